@@ -1,0 +1,156 @@
+//! The command line: flags parsed by clap, then dispatched to one module per
+//! command. `main` only calls [`main`] here.
+
+mod inspect;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit::{Outcome, is_bad_input};
+
+/// Load tests and SLO verdicts from WebAssembly scenario modules.
+#[derive(Debug, Parser)]
+#[command(name = "wasm-slo", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a scenario module and verify its SLOs.
+    Run(RunArgs),
+    /// Show what a module declares: WIT version, flows, defaults.
+    Inspect(InspectArgs),
+}
+
+/// Flags of `wasm-slo run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The scenario component (.wasm).
+    pub module: PathBuf,
+    /// Concurrent virtual users.
+    #[arg(short = 'u', long)]
+    pub vus: Option<u64>,
+    /// Run with constant VUs for this long (e.g. 30s, 2m).
+    #[arg(short = 'd', long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Run this many iterations shared by all VUs.
+    #[arg(short = 'i', long)]
+    pub iterations: Option<u64>,
+    /// Upper bound of an iteration-based run.
+    #[arg(long, value_parser = parse_duration)]
+    pub max_duration: Option<Duration>,
+    /// Time in-flight iterations get to finish when the load ends.
+    #[arg(long, value_parser = parse_duration)]
+    pub graceful_stop: Option<Duration>,
+    /// SLO file with thresholds (TOML); overrides the module's.
+    #[arg(long)]
+    pub slo: Option<PathBuf>,
+    /// Options file (TOML or JSON, the schema of describe()'s options).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Variable for the scenario, KEY=VALUE (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Run only this flow, optionally with a weight: NAME or NAME=WEIGHT (repeatable).
+    #[arg(long = "flow", value_name = "NAME[=WEIGHT]")]
+    pub flows: Vec<String>,
+    /// Output, KIND=PATH (repeatable). Kinds: json.
+    #[arg(short = 'o', long = "out", value_name = "KIND=PATH")]
+    pub outs: Vec<String>,
+    /// Worker threads driving the VUs (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Timeout of requests that set none.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub http_timeout: Duration,
+    /// Accept any TLS certificate.
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+    /// Extra trusted CA certificate, PEM (repeatable).
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub ca_certs: Vec<PathBuf>,
+    /// Linear-memory cap per VU, in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub vu_memory: u64,
+    /// Do not use the compiled-module cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Print no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Flags of `wasm-slo inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The scenario component (.wasm).
+    pub module: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Variable for describe(), KEY=VALUE (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    crate::plan::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// Parses the command line, runs the command, prints any error as one line
+/// and maps the outcome to the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return Outcome::RuntimeFailure.into();
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+            Command::Inspect(args) => inspect::inspect(args).await,
+        }
+    });
+    match result {
+        Ok(outcome) => outcome.into(),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            if is_bad_input(&err) {
+                Outcome::BadInput.into()
+            } else {
+                Outcome::RuntimeFailure.into()
+            }
+        }
+    }
+}
+
+/// Parses `-e KEY=VALUE` items.
+fn parse_env(items: &[String]) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut env = std::collections::BTreeMap::new();
+    for item in items {
+        let Some((k, v)) = item.split_once('=') else {
+            return Err(crate::exit::bad_input(format!(
+                "-e {item}: expected KEY=VALUE, e.g. -e BASE_URL=http://127.0.0.1:8080"
+            )));
+        };
+        if k.is_empty() {
+            return Err(crate::exit::bad_input(format!(
+                "-e {item}: the key is empty"
+            )));
+        }
+        env.insert(k.to_owned(), v.to_owned());
+    }
+    Ok(env)
+}

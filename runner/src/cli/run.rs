@@ -1,0 +1,286 @@
+//! `wasm-slo run`: load the module, resolve the plan, run setup, the load
+//! and teardown, then verdict, summary and outputs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::{RunArgs, parse_env};
+use crate::executors::{LoadInputs, run_load};
+use crate::exit::{Outcome, bad_input};
+use crate::host::http_client::{ClientConfig, tls_config};
+use crate::host::{AbortSignal, ErrorLog, HostState, RunShared};
+use crate::metrics::recorder;
+use crate::plan::options::OptionsLayer;
+use crate::plan::{self, HttpSettings, PlanInputs, SloFile};
+use crate::report::json::Results;
+use crate::report::{ModuleInfo, RunReport, summary};
+use crate::slo;
+use crate::wasm::bindings::WIT_PACKAGE;
+use crate::wasm::cache::CompileCache;
+use crate::wasm::engine::{AllocationPlan, CodegenProfile, EpochTicker, build_engine};
+use crate::wasm::instance::{CallError, ScenarioInstance, ScenarioRuntime};
+use crate::wasm::module::{self, ModuleSource};
+
+/// Aggregation interval.
+const INTERVAL: Duration = Duration::from_secs(1);
+
+/// A requested output.
+enum Output {
+    Json(PathBuf),
+}
+
+fn parse_outs(items: &[String]) -> anyhow::Result<Vec<Output>> {
+    items
+        .iter()
+        .map(|item| match item.split_once('=') {
+            Some(("json", path)) if !path.is_empty() => Ok(Output::Json(PathBuf::from(path))),
+            Some((kind, _)) if kind != "json" => Err(bad_input(format!(
+                "--out {item}: unknown output kind \"{kind}\"; available: json"
+            ))),
+            _ => Err(bad_input(format!(
+                "--out {item}: expected KIND=PATH, e.g. --out json=results.json"
+            ))),
+        })
+        .collect()
+}
+
+/// A module compiled, linked, and instantiated once for describe, setup and
+/// teardown (VU 0).
+pub(super) struct Prepared {
+    pub source: ModuleSource,
+    pub profile: CodegenProfile,
+    pub cache: CompileCache,
+    pub wit_version: String,
+    pub control: ScenarioInstance,
+    _ticker: EpochTicker,
+}
+
+/// Loads `path` and instantiates its control instance with `shared`.
+pub(super) async fn prepare(
+    path: &std::path::Path,
+    vu_memory_mib: u64,
+    no_cache: bool,
+    shared: Arc<RunShared>,
+) -> anyhow::Result<Prepared> {
+    let source = ModuleSource::read(path)?;
+    let profile = CodegenProfile {
+        memory_reservation: vu_memory_mib << 20,
+    };
+    let cache = if no_cache {
+        CompileCache::disabled()
+    } else {
+        CompileCache::default_location()
+    };
+    let engine = build_engine(&profile, &AllocationPlan::for_vus(1))?;
+    let component = module::compile(&engine, &profile, &source, &cache)?;
+    let wit_version = module::exported_version(&engine, &component).unwrap_or_default();
+    let runtime = ScenarioRuntime::new(&engine, &component, &source.path)?;
+    let ticker = EpochTicker::start(&engine);
+    let control = runtime
+        .instantiate(HostState::new(shared.clone(), 0, Arc::from("setup")))
+        .await?;
+    Ok(Prepared {
+        source,
+        profile,
+        cache,
+        wit_version,
+        control,
+        _ticker: ticker,
+    })
+}
+
+/// Builds the run-wide state from flags.
+pub(super) fn shared_state(
+    env: std::collections::BTreeMap<String, String>,
+    http: &HttpSettings,
+    vu_memory_mib: u64,
+) -> anyhow::Result<Arc<RunShared>> {
+    if !(1..=4096).contains(&vu_memory_mib) {
+        return Err(bad_input(format!(
+            "--vu-memory {vu_memory_mib}: give between 1 and 4096 MiB"
+        )));
+    }
+    let mut pems = Vec::new();
+    for f in &http.ca_files {
+        pems.push(
+            std::fs::read_to_string(f).map_err(|e| {
+                bad_input(format!("--ca-cert {}: cannot read it: {e}", f.display()))
+            })?,
+        );
+    }
+    let tls = tls_config(&pems, http.insecure_skip_tls_verify)
+        .map_err(|e| bad_input(format!("TLS settings: {e:#}")))?;
+    Ok(Arc::new(RunShared {
+        env,
+        started: Instant::now(),
+        http: Arc::new(ClientConfig {
+            tls,
+            default_timeout: http.default_timeout,
+            max_conns_per_origin: 6,
+            user_agent: format!("wasm-slo/{}", env!("CARGO_PKG_VERSION")),
+        }),
+        abort: AbortSignal::default(),
+        vu_memory: usize::try_from(vu_memory_mib << 20).unwrap_or(usize::MAX),
+        errors: ErrorLog::default(),
+    }))
+}
+
+pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
+    let outs = parse_outs(&args.outs)?;
+    let env = parse_env(&args.env)?;
+    let http = HttpSettings {
+        default_timeout: args.http_timeout,
+        insecure_skip_tls_verify: args.insecure_skip_tls_verify,
+        ca_files: args.ca_certs.clone(),
+    };
+    let config = args
+        .config
+        .as_deref()
+        .map(OptionsLayer::from_file)
+        .transpose()?;
+    let slo_file = args
+        .slo
+        .as_deref()
+        .map(plan::options::read_config_file::<SloFile>)
+        .transpose()?;
+    let shared = shared_state(env.clone(), &http, args.vu_memory)?;
+    let mut prepared = prepare(&args.module, args.vu_memory, args.no_cache, shared.clone()).await?;
+    let defaults = prepared.control.describe().await?;
+    let module_info = ModuleInfo {
+        path: args.module.display().to_string(),
+        sha256: prepared.source.sha256.clone(),
+        wit: format!("{WIT_PACKAGE}@{}", prepared.wit_version),
+        name: defaults.name.clone(),
+    };
+    let plan = plan::resolve(PlanInputs {
+        module: defaults,
+        config,
+        slo: slo_file,
+        cli: OptionsLayer {
+            vus: args.vus,
+            duration: args.duration,
+            iterations: args.iterations,
+            max_duration: args.max_duration,
+            graceful_stop: args.graceful_stop,
+            thresholds: None,
+        },
+        flow_filter: args.flows.clone(),
+        env,
+        http,
+    })?;
+
+    // The load engine is sized for the plan's VUs; the component comes from
+    // the cache the control engine just filled.
+    let engine = build_engine(&prepared.profile, &AllocationPlan::for_vus(plan.max_vus()))?;
+    let component = module::compile(
+        &engine,
+        &prepared.profile,
+        &prepared.source,
+        &prepared.cache,
+    )?;
+    let runtime = ScenarioRuntime::new(&engine, &component, &prepared.source.path)?;
+    let _ticker = EpochTicker::start(&engine);
+
+    let setup_data: Arc<[u8]> = match prepared.control.setup().await {
+        Ok(d) => Arc::from(d),
+        Err(e) => {
+            return Err(anyhow::anyhow!(
+                "setup() failed, so no load was started: {}",
+                call_error_text(&e)
+            ));
+        }
+    };
+
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let started_at = SystemTime::now();
+    let load = run_load(LoadInputs {
+        plan: &plan,
+        runtime,
+        shared: shared.clone(),
+        setup_data: setup_data.clone(),
+        workers,
+        interval: INTERVAL,
+    })
+    .await?;
+
+    prepared.control.state().scenario = Arc::from("teardown");
+    if let Err(e) = prepared.control.teardown(&setup_data).await {
+        eprintln!("warning: teardown() failed: {}", call_error_text(&e));
+    }
+    let mut metrics = load.metrics;
+    // Setup and teardown ran on this thread; their samples count too.
+    metrics.add_shard(recorder::take_shard());
+
+    let verdict = slo::evaluate(&plan, &metrics, load.duration);
+    let iterations = match metrics.select(crate::metrics::catalog::ITERATIONS, &[]) {
+        Some(crate::metrics::data::MetricData::Counter { sum }) => sum,
+        _ => 0.0,
+    };
+    let (outcome, reason) = if let Some(r) = shared.abort.reason() {
+        (Outcome::AbortedByScenario, Some(r.to_owned()))
+    } else if iterations == 0.0 && load.init_failures > 0 {
+        (
+            Outcome::RuntimeFailure,
+            Some(format!(
+                "no VU could start, so nothing was measured; first failure: {}",
+                load.first_init_failure.as_deref().unwrap_or("unknown")
+            )),
+        )
+    } else if !verdict.passed() {
+        (Outcome::SlosFailed, None)
+    } else {
+        (Outcome::Passed, None)
+    };
+
+    let report = RunReport {
+        module: module_info,
+        plan,
+        started_at,
+        duration: load.duration,
+        metrics,
+        verdict,
+        interrupted_iterations: load.interrupted_iterations,
+        vu_init_failures: load.init_failures,
+        aborted: reason,
+        outcome,
+    };
+    if !args.quiet {
+        print!("{}", summary::render(&report));
+    }
+    // Outputs come last but never depend on the verdict: what was measured
+    // is always written.
+    for out in &outs {
+        match out {
+            Output::Json(path) => Results::from_report(&report)?.write(path)?,
+        }
+    }
+    Ok(outcome)
+}
+
+fn call_error_text(e: &CallError) -> String {
+    match e {
+        CallError::Guest(msg) => msg.clone(),
+        CallError::Trap(t) => format!("trapped: {t:#}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outs_parse_and_reject() {
+        assert!(matches!(
+            parse_outs(&["json=r.json".into()]).unwrap()[0],
+            Output::Json(_)
+        ));
+        let e = parse_outs(&["xml=r.xml".into()]).err().unwrap().to_string();
+        assert!(e.contains("unknown output kind \"xml\""), "{e}");
+        assert!(parse_outs(&["json".into()]).is_err());
+        assert!(parse_outs(&["json=".into()]).is_err());
+    }
+}

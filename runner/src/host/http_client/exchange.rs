@@ -1,0 +1,325 @@
+//! One request from connection to last body byte: the keep-alive retry, the
+//! timeout, and the timing and byte accounting.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Response, StatusCode};
+
+use super::connect::{self, Conn, DialClock, Failure, classify_hyper};
+use super::request::Prepared;
+use super::timed_io::{IoStats, ns_since};
+use super::{ClientConfig, ErrorKind, Exchange, RequestError, Timings};
+
+/// What every request of a client shares.
+pub(crate) struct Ctx<'a> {
+    pub(crate) config: &'a ClientConfig,
+    pub(crate) epoch: Instant,
+    pub(crate) user_agent: Option<&'a HeaderValue>,
+}
+
+/// Runs `prep` on `idle` (if given and still usable) or a new connection.
+/// Returns the connection when it can serve another request.
+pub(crate) async fn run(
+    ctx: &Ctx<'_>,
+    mut prep: Prepared,
+    idle: Option<Conn>,
+    blocked: Duration,
+) -> (Result<Exchange, RequestError>, Option<Conn>) {
+    let limit = prep.timeout;
+    let now = tokio::time::Instant::now();
+    // A limit too large to represent is as good as none.
+    let deadline = now
+        .checked_add(limit)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
+    let mut rec = Recorder::new(ctx.epoch, blocked);
+    let outcome =
+        tokio::time::timeout_at(deadline, attempt(ctx, &mut prep, idle, &mut rec, deadline)).await;
+    match outcome {
+        Ok(Ok(done)) => {
+            let exchange = Exchange {
+                status: done.status.as_u16(),
+                headers: done.headers,
+                body: done.body,
+                timings: rec.timings(),
+                bytes_sent: rec.sent(),
+                bytes_received: rec.received(),
+            };
+            (Ok(exchange), done.conn)
+        }
+        Ok(Err(failure)) => (Err(rec.fail(failure)), None),
+        // The attempt future, and with it the connection, is gone: hyper
+        // closes a connection whose request was dropped mid-flight.
+        Err(_) => {
+            let failure = Failure::new(
+                ErrorKind::Timeout,
+                format!("timed out after {}", fmt_duration(limit)),
+            );
+            (Err(rec.fail(failure)), None)
+        }
+    }
+}
+
+struct Done {
+    status: StatusCode,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+    conn: Option<Conn>,
+}
+
+async fn attempt(
+    ctx: &Ctx<'_>,
+    prep: &mut Prepared,
+    idle: Option<Conn>,
+    rec: &mut Recorder,
+    deadline: tokio::time::Instant,
+) -> Result<Done, Failure> {
+    let mut reused = None;
+    if let Some(mut conn) = idle {
+        // Right after a response the connection task may not yet have
+        // re-armed for the next request; this waits for that (usually no
+        // wait at all) or reports that the server closed it meanwhile.
+        if conn.sender.ready().await.is_ok() {
+            reused = Some(conn);
+        }
+    }
+    let mut may_retry = reused.is_some();
+    let mut conn = match reused {
+        Some(conn) => {
+            rec.use_conn(&conn.stats, false);
+            conn
+        }
+        None => open(ctx, prep, rec, deadline).await?,
+    };
+    loop {
+        let req = match prep.request.take() {
+            Some(req) => req,
+            None => prep.build(ctx.user_agent)?,
+        };
+        rec.start(&conn.stats);
+        match conn.sender.try_send_request(req).await {
+            Ok(resp) => return receive(prep, rec, conn, resp).await,
+            Err(mut e) => {
+                let unsent = e.take_message();
+                let failure = classify_hyper(e.error());
+                // Keep-alive race: the server closed an idle connection just as
+                // we reused it. Retry once on a new connection if nothing of a
+                // response arrived and resending is harmless.
+                if may_retry
+                    && failure.kind == ErrorKind::Reset
+                    && conn.stats.first_read() == 0
+                    && (unsent.is_some() || prep.idempotent())
+                {
+                    may_retry = false;
+                    prep.request = unsent;
+                    conn = open(ctx, prep, rec, deadline).await?;
+                    continue;
+                }
+                return Err(failure);
+            }
+        }
+    }
+}
+
+async fn open(
+    ctx: &Ctx<'_>,
+    prep: &Prepared,
+    rec: &mut Recorder,
+    deadline: tokio::time::Instant,
+) -> Result<Conn, Failure> {
+    let stats = IoStats::new(ctx.epoch);
+    // Handshake bytes count toward the request that opened the connection.
+    rec.use_conn(&stats, true);
+    connect::dial(
+        &prep.target(),
+        &ctx.config.tls,
+        stats,
+        deadline,
+        &mut rec.dial,
+    )
+    .await
+}
+
+async fn receive(
+    prep: &Prepared,
+    rec: &mut Recorder,
+    conn: Conn,
+    resp: Response<Incoming>,
+) -> Result<Done, Failure> {
+    rec.t_headers = ns_since(rec.epoch);
+    let (parts, mut body) = resp.into_parts();
+    let body_error = |e: hyper::Error| {
+        let f = classify_hyper(&e);
+        Failure::new(f.kind, format!("reading body: {}", f.message))
+    };
+    let body = if prep.discard_body {
+        // Frames are dropped as they come; the wire bytes are still counted.
+        while let Some(frame) = body.frame().await {
+            frame.map_err(body_error)?;
+        }
+        Bytes::new()
+    } else {
+        body.collect().await.map_err(body_error)?.to_bytes()
+    };
+    rec.t_end = ns_since(rec.epoch);
+    let keep = !conn.sender.is_closed() && !asks_to_close(&parts.headers);
+    Ok(Done {
+        status: parts.status,
+        headers: header_pairs(&parts.headers),
+        body,
+        conn: keep.then_some(conn),
+    })
+}
+
+fn asks_to_close(headers: &HeaderMap) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+    })
+}
+
+/// Names are lowercase (as hyper parses them); values are lossily UTF-8.
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        out.push((
+            name.as_str().to_owned(),
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        ));
+    }
+    out
+}
+
+/// Collects one request's timestamps and byte counts across its attempts.
+struct Recorder {
+    epoch: Instant,
+    blocked: Duration,
+    dial: DialClock,
+    /// The connection of the current attempt.
+    stats: Option<Arc<IoStats>>,
+    /// Its counters when this request began using it.
+    base_sent: u64,
+    base_received: u64,
+    /// Bytes of earlier attempts (a keep-alive retry).
+    earlier_sent: u64,
+    earlier_received: u64,
+    /// Nanoseconds since the epoch; 0 while not reached.
+    t_start: u64,
+    t_headers: u64,
+    t_end: u64,
+}
+
+impl Recorder {
+    fn new(epoch: Instant, blocked: Duration) -> Self {
+        Recorder {
+            epoch,
+            blocked,
+            dial: DialClock::default(),
+            stats: None,
+            base_sent: 0,
+            base_received: 0,
+            earlier_sent: 0,
+            earlier_received: 0,
+            t_start: 0,
+            t_headers: 0,
+            t_end: 0,
+        }
+    }
+
+    /// Switches to a connection; a `fresh` one counts from its first byte.
+    fn use_conn(&mut self, stats: &Arc<IoStats>, fresh: bool) {
+        self.earlier_sent = self.sent();
+        self.earlier_received = self.received();
+        self.base_sent = if fresh { 0 } else { stats.written() };
+        self.base_received = if fresh { 0 } else { stats.read() };
+        self.stats = Some(stats.clone());
+    }
+
+    /// The request is being handed to the connection.
+    fn start(&mut self, stats: &IoStats) {
+        stats.arm();
+        self.t_start = ns_since(self.epoch);
+        self.t_headers = 0;
+        self.t_end = 0;
+    }
+
+    fn sent(&self) -> u64 {
+        self.earlier_sent
+            + self
+                .stats
+                .as_ref()
+                .map_or(0, |s| s.written().saturating_sub(self.base_sent))
+    }
+
+    fn received(&self) -> u64 {
+        self.earlier_received
+            + self
+                .stats
+                .as_ref()
+                .map_or(0, |s| s.read().saturating_sub(self.base_received))
+    }
+
+    /// Splits start..end at the last request write and the first response
+    /// read. Each cut is clamped into the remaining interval, so the phases
+    /// always add up to `duration` (e.g. when a server answers before the
+    /// upload finished, waiting is 0).
+    fn timings(&mut self) -> Timings {
+        self.dial.settle();
+        let mut t = Timings {
+            blocked: self.blocked,
+            connecting: self.dial.connecting,
+            tls_handshaking: self.dial.tls_handshaking,
+            ..Timings::default()
+        };
+        if self.t_start == 0 {
+            return t;
+        }
+        let end = if self.t_end != 0 {
+            self.t_end
+        } else {
+            ns_since(self.epoch)
+        };
+        let start = self.t_start.min(end);
+        let (last_write, first_read) = self
+            .stats
+            .as_ref()
+            .map_or((0, 0), |s| (s.last_write(), s.first_read()));
+        let sent = last_write.clamp(start, end);
+        let first = match (first_read, self.t_headers) {
+            (0, 0) => end,
+            (0, headers) => headers,
+            (read, _) => read,
+        }
+        .clamp(sent, end);
+        t.sending = Duration::from_nanos(sent - start);
+        t.waiting = Duration::from_nanos(first - sent);
+        t.receiving = Duration::from_nanos(end - first);
+        t.duration = Duration::from_nanos(end - start);
+        t
+    }
+
+    fn fail(&mut self, failure: Failure) -> RequestError {
+        RequestError {
+            kind: failure.kind,
+            message: failure.message,
+            timings: self.timings(),
+            bytes_sent: self.sent(),
+            bytes_received: self.received(),
+        }
+    }
+}
+
+/// `2s`, `250ms`, else Debug form.
+pub(crate) fn fmt_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{d:?}")
+    }
+}

@@ -1,0 +1,116 @@
+//! `metrics`: custom counters, gauges, rates and trends, and checks,
+//! recorded into the thread's shard with the VU's scenario tag.
+
+use smallvec::SmallVec;
+
+use super::HostState;
+use crate::metrics::catalog;
+use crate::metrics::data::MetricKind;
+use crate::metrics::recorder;
+use crate::wasm::bindings::metrics::Host;
+
+type Tags = Vec<(String, String)>;
+
+impl HostState {
+    fn record_custom(
+        &mut self,
+        name: &str,
+        kind: MetricKind,
+        is_time: bool,
+        tags: &Tags,
+        value: f64,
+    ) {
+        if let Some(problem) = invalid_name(name) {
+            self.warn_once(name, || {
+                format!("custom metric {name:?} ignored: {problem}")
+            });
+            return;
+        }
+        let mut pairs: SmallVec<[(&str, &str); 12]> =
+            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        pairs.push(("scenario", &self.scenario));
+        recorder::record_other(name, kind, is_time, &mut pairs, value);
+    }
+}
+
+/// Why `name` cannot be a custom metric (k6's naming rule, and built-ins are
+/// reserved), or None.
+fn invalid_name(name: &str) -> Option<&'static str> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') || name.len() > 128 {
+        return Some(
+            "names are 1-128 characters of letters, digits and _, not starting with a digit",
+        );
+    }
+    if catalog::builtin(name).is_some() {
+        return Some("the name belongs to a built-in metric");
+    }
+    None
+}
+
+impl Host for HostState {
+    async fn counter_add(&mut self, name: String, value: f64, tags: Tags) -> wasmtime::Result<()> {
+        self.record_custom(&name, MetricKind::Counter, false, &tags, value);
+        Ok(())
+    }
+
+    async fn gauge_set(&mut self, name: String, value: f64, tags: Tags) -> wasmtime::Result<()> {
+        self.record_custom(&name, MetricKind::Gauge, false, &tags, value);
+        Ok(())
+    }
+
+    async fn rate_add(&mut self, name: String, passed: bool, tags: Tags) -> wasmtime::Result<()> {
+        self.record_custom(
+            &name,
+            MetricKind::Rate,
+            false,
+            &tags,
+            f64::from(u8::from(passed)),
+        );
+        Ok(())
+    }
+
+    async fn trend_add(
+        &mut self,
+        name: String,
+        value: f64,
+        is_time: bool,
+        tags: Tags,
+    ) -> wasmtime::Result<()> {
+        self.record_custom(&name, MetricKind::Trend, is_time, &tags, value);
+        Ok(())
+    }
+
+    async fn check(&mut self, name: String, passed: bool, tags: Tags) -> wasmtime::Result<bool> {
+        let mut pairs: SmallVec<[(&str, &str); 12]> =
+            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        pairs.push(("scenario", &self.scenario));
+        pairs.push(("check", &name));
+        recorder::record_other(
+            catalog::CHECKS,
+            MetricKind::Rate,
+            false,
+            &mut pairs,
+            f64::from(u8::from(passed)),
+        );
+        Ok(passed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::invalid_name;
+
+    #[test]
+    fn metric_names() {
+        assert!(invalid_name("items_created").is_none());
+        assert!(invalid_name("_x1").is_none());
+        assert!(invalid_name("1x").is_some());
+        assert!(invalid_name("a-b").is_some());
+        assert!(invalid_name("").is_some());
+        assert!(invalid_name("http_reqs").is_some());
+    }
+}

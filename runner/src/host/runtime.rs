@@ -1,0 +1,50 @@
+//! `runtime`: the VU's identity, `-e` variables, logging and aborting.
+
+use super::HostState;
+use crate::wasm::bindings::runtime::{Host, LogLevel};
+
+impl Host for HostState {
+    async fn vu_id(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.vu_id)
+    }
+
+    async fn iteration(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.iteration)
+    }
+
+    async fn scenario_name(&mut self) -> wasmtime::Result<String> {
+        Ok(self.scenario.to_string())
+    }
+
+    async fn env(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.shared.env.get(&key).cloned())
+    }
+
+    async fn env_vars(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
+        Ok(self
+            .shared
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    async fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warn => "WARN",
+            LogLevel::Error => "ERROR",
+        };
+        eprintln!("[vu {}] {level} {message}", self.vu_id);
+        Ok(())
+    }
+
+    async fn abort(&mut self, reason: String) -> wasmtime::Result<()> {
+        self.shared.abort.raise(reason.clone());
+        // A trap unwinds the guest at once: `abort` does not return.
+        Err(wasmtime::Error::msg(format!(
+            "test aborted by the scenario: {reason}"
+        )))
+    }
+}

@@ -1,0 +1,8 @@
+//! Measurements: recorded per worker thread without locks
+//! ([`recorder`]), merged into the aggregate ([`store`]) at every interval.
+
+pub mod catalog;
+pub mod data;
+pub mod recorder;
+pub mod store;
+pub mod tags;

@@ -1,0 +1,317 @@
+//! The hot path: samples recorded into the current worker thread's own
+//! shard, with no lock and, once a series exists, no allocation.
+//!
+//! Every worker thread runs a current-thread tokio runtime, and host calls
+//! of the VUs it drives run on that thread, so a thread-local shard is never
+//! shared. The worker hands its shard to the aggregator at each interval
+//! with [`take_shard`].
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use hashbrown::HashMap;
+
+use super::data::{MetricData, MetricKind, Trend};
+use super::tags::{self, TagSet};
+
+/// One finished HTTP exchange, as the host saw it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HttpSample {
+    /// Whether the exchange counts as failed (`http_req_failed`).
+    pub failed: bool,
+    /// Phases (k6's `http_req_*`).
+    pub blocked: Duration,
+    /// TCP connect.
+    pub connecting: Duration,
+    /// TLS handshake.
+    pub tls_handshaking: Duration,
+    /// Writing the request.
+    pub sending: Duration,
+    /// Time to first byte.
+    pub waiting: Duration,
+    /// Reading the body.
+    pub receiving: Duration,
+    /// sending + waiting + receiving, or measured from the scheduled start.
+    pub duration: Duration,
+    /// Wire bytes written.
+    pub bytes_sent: u64,
+    /// Wire bytes read.
+    pub bytes_received: u64,
+}
+
+/// All HTTP figures of one tag set, kept together so a request costs one
+/// hash lookup.
+#[derive(Debug, Clone)]
+pub struct HttpSeries {
+    /// Requests.
+    pub reqs: u64,
+    /// Failed requests.
+    pub failed: u64,
+    /// `http_req_duration`.
+    pub duration: Trend,
+    /// `http_req_blocked`.
+    pub blocked: Trend,
+    /// `http_req_connecting`.
+    pub connecting: Trend,
+    /// `http_req_tls_handshaking`.
+    pub tls_handshaking: Trend,
+    /// `http_req_sending`.
+    pub sending: Trend,
+    /// `http_req_waiting`.
+    pub waiting: Trend,
+    /// `http_req_receiving`.
+    pub receiving: Trend,
+    /// `data_sent`.
+    pub bytes_sent: u64,
+    /// `data_received`.
+    pub bytes_received: u64,
+}
+
+impl HttpSeries {
+    fn new() -> Self {
+        HttpSeries {
+            reqs: 0,
+            failed: 0,
+            duration: Trend::new(true),
+            blocked: Trend::new(true),
+            connecting: Trend::new(true),
+            tls_handshaking: Trend::new(true),
+            sending: Trend::new(true),
+            waiting: Trend::new(true),
+            receiving: Trend::new(true),
+            bytes_sent: 0,
+            bytes_received: 0,
+        }
+    }
+}
+
+/// Iteration figures of one tag set (scenario, flow).
+#[derive(Debug, Clone)]
+pub struct IterationSeries {
+    /// Iterations completed.
+    pub count: u64,
+    /// Of which ended with an error returned by the guest.
+    pub errors: u64,
+    /// Of which ended in a trap.
+    pub traps: u64,
+    /// `iteration_duration`.
+    pub duration: Trend,
+}
+
+/// Everything one thread recorded since its last hand-over.
+#[derive(Debug, Default)]
+pub struct Shard {
+    /// HTTP series by canonical tag set.
+    pub http: HashMap<Box<str>, HttpSeries>,
+    /// Iteration series by canonical tag set.
+    pub iterations: HashMap<Box<str>, IterationSeries>,
+    /// Checks and custom metrics by `metric` U+001E `tags`.
+    pub other: HashMap<Box<str>, MetricData>,
+    /// Custom samples dropped because their kind contradicted an earlier one.
+    pub kind_conflicts: u64,
+    key: String,
+}
+
+/// Separates the metric name from its tags in [`Shard::other`] keys.
+pub const NAME_SEP: char = '\u{1e}';
+
+impl Shard {
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.http.is_empty() && self.iterations.is_empty() && self.other.is_empty()
+    }
+
+    fn record_http(&mut self, tags: &mut [(&str, &str)], s: &HttpSample) {
+        tags::encode(&mut self.key, tags);
+        let series = match self.http.get_mut(self.key.as_str()) {
+            Some(series) => series,
+            None => self
+                .http
+                .entry(Box::from(self.key.as_str()))
+                .or_insert_with(HttpSeries::new),
+        };
+        series.reqs += 1;
+        series.failed += u64::from(s.failed);
+        series.duration.record_duration(s.duration);
+        series.blocked.record_duration(s.blocked);
+        series.connecting.record_duration(s.connecting);
+        series.tls_handshaking.record_duration(s.tls_handshaking);
+        series.sending.record_duration(s.sending);
+        series.waiting.record_duration(s.waiting);
+        series.receiving.record_duration(s.receiving);
+        series.bytes_sent += s.bytes_sent;
+        series.bytes_received += s.bytes_received;
+    }
+
+    fn record_iteration(
+        &mut self,
+        tags: &mut [(&str, &str)],
+        duration: Duration,
+        outcome: IterationOutcome,
+    ) {
+        tags::encode(&mut self.key, tags);
+        let series = match self.iterations.get_mut(self.key.as_str()) {
+            Some(series) => series,
+            None => self
+                .iterations
+                .entry(Box::from(self.key.as_str()))
+                .or_insert_with(|| IterationSeries {
+                    count: 0,
+                    errors: 0,
+                    traps: 0,
+                    duration: Trend::new(true),
+                }),
+        };
+        series.count += 1;
+        series.errors += u64::from(outcome == IterationOutcome::Error);
+        series.traps += u64::from(outcome == IterationOutcome::Trap);
+        series.duration.record_duration(duration);
+    }
+
+    fn record_other(
+        &mut self,
+        metric: &str,
+        kind: MetricKind,
+        is_time: bool,
+        tags: &mut [(&str, &str)],
+        value: f64,
+    ) {
+        tags::encode(&mut self.key, tags);
+        self.key.insert(0, NAME_SEP);
+        self.key.insert_str(0, metric);
+        let data = match self.other.get_mut(self.key.as_str()) {
+            Some(data) => data,
+            None => self
+                .other
+                .entry(Box::from(self.key.as_str()))
+                .or_insert_with(|| MetricData::new(kind, is_time)),
+        };
+        if data.kind() == kind {
+            data.observe(value);
+        } else {
+            self.kind_conflicts += 1;
+        }
+    }
+}
+
+/// How an iteration ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IterationOutcome {
+    /// `run` returned Ok.
+    Ok,
+    /// `run` returned an error.
+    Error,
+    /// The guest trapped (panic, limit, stopped).
+    Trap,
+}
+
+thread_local! {
+    static SHARD: RefCell<Shard> = RefCell::new(Shard::default());
+}
+
+/// Records an HTTP exchange on this thread. `tags`: scenario, name, method,
+/// status, expected_response, error_code and the request's own.
+pub fn record_http(tags: &mut [(&str, &str)], sample: &HttpSample) {
+    SHARD.with_borrow_mut(|s| s.record_http(tags, sample));
+}
+
+/// Records a finished iteration on this thread.
+pub fn record_iteration(tags: &mut [(&str, &str)], duration: Duration, outcome: IterationOutcome) {
+    SHARD.with_borrow_mut(|s| s.record_iteration(tags, duration, outcome));
+}
+
+/// Records one observation of a check or custom metric on this thread.
+pub fn record_other(
+    metric: &str,
+    kind: MetricKind,
+    is_time: bool,
+    tags: &mut [(&str, &str)],
+    value: f64,
+) {
+    SHARD.with_borrow_mut(|s| s.record_other(metric, kind, is_time, tags, value));
+}
+
+/// Takes everything this thread recorded so far, leaving an empty shard.
+pub fn take_shard() -> Shard {
+    SHARD.with_borrow_mut(|s| {
+        let mut fresh = Shard::default();
+        // Keep the key buffer's capacity on the thread.
+        std::mem::swap(&mut fresh.key, &mut s.key);
+        std::mem::replace(s, fresh)
+    })
+}
+
+/// Splits a [`Shard::other`] key into the metric name and its tags.
+pub fn split_other_key(key: &str) -> (&str, TagSet) {
+    match key.split_once(NAME_SEP) {
+        Some((name, tags)) => (name, TagSet::from_canonical(tags)),
+        None => (key, TagSet::empty()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_with_equal_tags_share_a_series_and_take_empties() {
+        let _ = take_shard();
+        for status in ["200", "200", "500"] {
+            let mut tags = [("name", "GET /x"), ("status", status)];
+            record_http(
+                &mut tags,
+                &HttpSample {
+                    failed: status != "200",
+                    blocked: Duration::ZERO,
+                    connecting: Duration::ZERO,
+                    tls_handshaking: Duration::ZERO,
+                    sending: Duration::from_micros(10),
+                    waiting: Duration::from_millis(5),
+                    receiving: Duration::from_micros(10),
+                    duration: Duration::from_millis(5),
+                    bytes_sent: 100,
+                    bytes_received: 200,
+                },
+            );
+        }
+        record_other(
+            "checks",
+            MetricKind::Rate,
+            false,
+            &mut [("check", "ok")],
+            1.0,
+        );
+        record_other(
+            "checks",
+            MetricKind::Rate,
+            false,
+            &mut [("check", "ok")],
+            0.0,
+        );
+        record_other(
+            "checks",
+            MetricKind::Counter,
+            false,
+            &mut [("check", "ok")],
+            1.0,
+        );
+        let shard = take_shard();
+        assert_eq!(shard.http.len(), 2);
+        let ok = TagSet::from_pairs([("name", "GET /x"), ("status", "200")]);
+        let s = &shard.http[ok.as_str()];
+        assert_eq!((s.reqs, s.failed, s.bytes_sent), (2, 0, 200));
+        assert_eq!(s.duration.count(), 2);
+        assert_eq!(shard.kind_conflicts, 1);
+        let (key, data) = shard.other.iter().next().unwrap();
+        let (name, tags) = split_other_key(key);
+        assert_eq!((name, tags.get("check")), ("checks", Some("ok")));
+        assert!(matches!(
+            data,
+            MetricData::Rate {
+                passes: 1,
+                total: 2
+            }
+        ));
+        assert!(take_shard().is_empty());
+    }
+}

@@ -1,0 +1,504 @@
+//! The resolved test plan: what to run, how hard and against which
+//! thresholds, from the module's defaults, the option and SLO files and the
+//! command line (later wins). Everything after planning reads only a [`Plan`].
+
+pub mod duration;
+pub mod options;
+pub mod threshold;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use self::options::OptionsLayer;
+use self::threshold::{Expression, MetricSelector, check_applies};
+use crate::exit::bad_input;
+use crate::metrics::catalog;
+
+/// A named kind of iteration and its weight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flow {
+    /// Name passed to the module's `run`.
+    pub name: String,
+    /// Relative weight; a VU picks a flow per iteration in proportion.
+    pub weight: u32,
+}
+
+/// What the module's `describe` declared.
+#[derive(Debug, Clone)]
+pub struct ModuleDefaults {
+    /// The scenario's name.
+    pub name: String,
+    /// Its flows.
+    pub flows: Vec<Flow>,
+    /// Its option defaults.
+    pub options: OptionsLayer,
+}
+
+/// How a scenario schedules its iterations (k6's executors).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "executor", rename_all = "kebab-case")]
+pub enum Executor {
+    /// `vus` VUs loop over iterations for `duration`.
+    ConstantVus {
+        /// VUs.
+        vus: u64,
+        /// Length of the load.
+        #[serde(with = "duration::serde_str")]
+        duration: Duration,
+    },
+    /// `vus` VUs share `iterations` iterations in total.
+    SharedIterations {
+        /// VUs.
+        vus: u64,
+        /// Iterations across all VUs.
+        iterations: u64,
+        /// Hard limit on the load's length.
+        #[serde(with = "duration::serde_str")]
+        max_duration: Duration,
+    },
+    /// Each of `vus` VUs runs `iterations` iterations.
+    PerVuIterations {
+        /// VUs.
+        vus: u64,
+        /// Iterations per VU.
+        iterations: u64,
+        /// Hard limit on the load's length.
+        #[serde(with = "duration::serde_str")]
+        max_duration: Duration,
+    },
+}
+
+impl Executor {
+    /// The most VUs this executor runs at once.
+    pub fn max_vus(&self) -> u64 {
+        match self {
+            Executor::ConstantVus { vus, .. }
+            | Executor::SharedIterations { vus, .. }
+            | Executor::PerVuIterations { vus, .. } => *vus,
+        }
+    }
+
+    /// The planned length of the load, before any graceful stop.
+    pub fn planned_duration(&self) -> Duration {
+        match self {
+            Executor::ConstantVus { duration, .. } => *duration,
+            Executor::SharedIterations { max_duration, .. }
+            | Executor::PerVuIterations { max_duration, .. } => *max_duration,
+        }
+    }
+
+    /// k6's name of the executor.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Executor::ConstantVus { .. } => "constant-vus",
+            Executor::SharedIterations { .. } => "shared-iterations",
+            Executor::PerVuIterations { .. } => "per-vu-iterations",
+        }
+    }
+}
+
+/// One scenario of the test: an executor driving the module's flows.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioPlan {
+    /// Scenario name (k6's `default` for the single-scenario shortcut).
+    pub name: String,
+    /// How iterations are scheduled.
+    #[serde(flatten)]
+    pub executor: Executor,
+    /// Time in-flight iterations get to finish once the load ends.
+    #[serde(with = "duration::serde_str")]
+    pub graceful_stop: Duration,
+    /// Flows with their weights.
+    pub flows: Vec<Flow>,
+}
+
+/// Where a threshold was declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The module's `describe`.
+    Module,
+    /// `--config` options file.
+    Config,
+    /// `--slo` file.
+    SloFile,
+}
+
+/// The thresholds on one selector.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdPlan {
+    /// What is measured.
+    pub selector: MetricSelector,
+    /// Conditions that must all hold.
+    pub expressions: Vec<Expression>,
+    /// Where they were declared.
+    pub source: Source,
+}
+
+/// HTTP settings of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpSettings {
+    /// Timeout of a request that sets none.
+    #[serde(with = "duration::serde_str")]
+    pub default_timeout: Duration,
+    /// Accept any TLS certificate (k6's insecureSkipTLSVerify).
+    pub insecure_skip_tls_verify: bool,
+    /// Extra trusted CA certificates (PEM file paths).
+    pub ca_files: Vec<std::path::PathBuf>,
+}
+
+/// Everything a run needs to know.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// The module's scenario name.
+    pub module_name: String,
+    /// Scenarios run together.
+    pub scenarios: Vec<ScenarioPlan>,
+    /// Thresholds, by selector.
+    pub thresholds: Vec<ThresholdPlan>,
+    /// Variables given with `-e`.
+    pub env: BTreeMap<String, String>,
+    /// HTTP settings.
+    pub http: HttpSettings,
+}
+
+impl Plan {
+    /// The most VUs that may exist at once across all scenarios.
+    pub fn max_vus(&self) -> u64 {
+        self.scenarios.iter().map(|s| s.executor.max_vus()).sum()
+    }
+}
+
+/// An SLO file: thresholds by selector (`--slo slo.toml`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloFile {
+    /// Selector -> expressions, as in k6.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, Vec<String>>,
+}
+
+/// The inputs a plan is resolved from, in increasing precedence.
+pub struct PlanInputs {
+    /// From `describe`.
+    pub module: ModuleDefaults,
+    /// From `--config`.
+    pub config: Option<OptionsLayer>,
+    /// From `--slo`.
+    pub slo: Option<SloFile>,
+    /// From flags (`--vus`, `--duration`, `--iterations`, ...).
+    pub cli: OptionsLayer,
+    /// `--flow NAME` or `--flow NAME=WEIGHT`: run only these flows.
+    pub flow_filter: Vec<String>,
+    /// `-e KEY=VALUE`.
+    pub env: BTreeMap<String, String>,
+    /// HTTP settings from flags.
+    pub http: HttpSettings,
+}
+
+/// Default time in-flight iterations get when the load ends (as in k6).
+pub const DEFAULT_GRACEFUL_STOP: Duration = Duration::from_secs(30);
+/// Default limit of iteration-based runs (as in k6).
+pub const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(600);
+
+/// Resolves the layers into a plan, validating everything a user can get wrong.
+pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
+    let PlanInputs {
+        module,
+        config,
+        slo,
+        cli,
+        flow_filter,
+        env,
+        http,
+    } = inputs;
+
+    // Track the layer each threshold selector finally comes from.
+    let mut thresholds: BTreeMap<String, (Vec<String>, Source)> = BTreeMap::new();
+    let mut add_thresholds = |layer: Option<&BTreeMap<String, Vec<String>>>, src: Source| {
+        for (k, v) in layer.into_iter().flatten() {
+            thresholds.insert(k.clone(), (v.clone(), src));
+        }
+    };
+    add_thresholds(module.options.thresholds.as_ref(), Source::Module);
+    add_thresholds(
+        config.as_ref().and_then(|c| c.thresholds.as_ref()),
+        Source::Config,
+    );
+    add_thresholds(slo.as_ref().map(|s| &s.thresholds), Source::SloFile);
+
+    let mut opts = module.options.clone();
+    if let Some(c) = &config {
+        opts = opts.overridden_by(c);
+    }
+    opts = opts.overridden_by(&cli);
+
+    let executor = executor_from(&opts)?;
+    let flows = select_flows(&module.flows, &flow_filter)?;
+    let scenario = ScenarioPlan {
+        name: "default".into(),
+        executor,
+        graceful_stop: opts.graceful_stop.unwrap_or(DEFAULT_GRACEFUL_STOP),
+        flows,
+    };
+
+    let mut planned = Vec::new();
+    for (key, (exprs, source)) in thresholds {
+        if exprs.is_empty() {
+            continue;
+        }
+        planned.push(parse_threshold(&key, &exprs, source)?);
+    }
+
+    Ok(Plan {
+        module_name: module.name,
+        scenarios: vec![scenario],
+        thresholds: planned,
+        env,
+        http,
+    })
+}
+
+fn executor_from(o: &OptionsLayer) -> anyhow::Result<Executor> {
+    let vus = o.vus.unwrap_or(1);
+    if vus == 0 {
+        return Err(bad_input("--vus must be at least 1"));
+    }
+    Ok(match (o.iterations, o.duration) {
+        (Some(0), _) => return Err(bad_input("--iterations must be at least 1")),
+        // As in k6: iterations (with or without a duration, which then caps
+        // the run) mean shared iterations.
+        (Some(iterations), duration) => {
+            if iterations < vus {
+                return Err(bad_input(format!(
+                    "{iterations} iterations cannot keep {vus} VUs busy; \
+                     lower --vus to at most {iterations} or raise --iterations"
+                )));
+            }
+            Executor::SharedIterations {
+                vus,
+                iterations,
+                max_duration: duration.or(o.max_duration).unwrap_or(DEFAULT_MAX_DURATION),
+            }
+        }
+        (None, Some(d)) if d.is_zero() => return Err(bad_input("--duration must be above 0")),
+        (None, Some(duration)) => Executor::ConstantVus { vus, duration },
+        // Nothing given: one iteration per VU, k6's default.
+        (None, None) => Executor::PerVuIterations {
+            vus,
+            iterations: 1,
+            max_duration: o.max_duration.unwrap_or(DEFAULT_MAX_DURATION),
+        },
+    })
+}
+
+fn select_flows(declared: &[Flow], filter: &[String]) -> anyhow::Result<Vec<Flow>> {
+    let names = || {
+        declared
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if declared.is_empty() {
+        return Err(bad_input(
+            "the module declares no flows in describe(); add at least one flow with a weight",
+        ));
+    }
+    let flows: Vec<Flow> = if filter.is_empty() {
+        declared.to_vec()
+    } else {
+        let mut out = Vec::new();
+        for item in filter {
+            let (name, weight) = match item.split_once('=') {
+                Some((n, w)) => {
+                    let w: u32 = w.trim().parse().map_err(|_| {
+                        bad_input(format!(
+                            "--flow {item}: weight must be a whole number, e.g. --flow {n}=3"
+                        ))
+                    })?;
+                    (n.trim(), Some(w))
+                }
+                None => (item.trim(), None),
+            };
+            let Some(found) = declared.iter().find(|f| f.name == name) else {
+                return Err(bad_input(format!(
+                    "unknown flow \"{name}\"; the module defines: {}",
+                    names()
+                )));
+            };
+            out.push(Flow {
+                name: found.name.clone(),
+                weight: weight.unwrap_or(found.weight.max(1)),
+            });
+        }
+        out
+    };
+    if flows.iter().all(|f| f.weight == 0) {
+        return Err(bad_input(format!(
+            "every selected flow has weight 0 ({}); give at least one a weight above 0",
+            names()
+        )));
+    }
+    Ok(flows.into_iter().filter(|f| f.weight > 0).collect())
+}
+
+fn parse_threshold(key: &str, exprs: &[String], source: Source) -> anyhow::Result<ThresholdPlan> {
+    let selector = MetricSelector::parse(key).map_err(|e| bad_input(e.to_string()))?;
+    let mut expressions = Vec::new();
+    for e in exprs {
+        let expr = Expression::parse(e).map_err(|err| bad_input(format!("{selector}: {err}")))?;
+        if let Some((kind, _)) = catalog::builtin(&selector.metric) {
+            check_applies(&expr, &selector.metric, kind.into())
+                .map_err(|err| bad_input(err.to_string()))?;
+        }
+        expressions.push(expr);
+    }
+    Ok(ThresholdPlan {
+        selector,
+        expressions,
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(cli: OptionsLayer) -> PlanInputs {
+        PlanInputs {
+            module: ModuleDefaults {
+                name: "m".into(),
+                flows: vec![
+                    Flow {
+                        name: "list".into(),
+                        weight: 3,
+                    },
+                    Flow {
+                        name: "get".into(),
+                        weight: 2,
+                    },
+                ],
+                options: OptionsLayer {
+                    vus: Some(4),
+                    duration: Some(Duration::from_secs(30)),
+                    thresholds: Some(BTreeMap::from([(
+                        "http_req_duration".to_string(),
+                        vec!["p(95)<200".to_string()],
+                    )])),
+                    ..Default::default()
+                },
+            },
+            config: None,
+            slo: None,
+            cli,
+            flow_filter: vec![],
+            env: BTreeMap::new(),
+            http: HttpSettings {
+                default_timeout: Duration::from_secs(60),
+                insecure_skip_tls_verify: false,
+                ca_files: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn module_defaults_then_cli_overrides() {
+        let plan = resolve(inputs(OptionsLayer::default())).unwrap();
+        assert_eq!(
+            plan.scenarios[0].executor,
+            Executor::ConstantVus {
+                vus: 4,
+                duration: Duration::from_secs(30)
+            }
+        );
+        let plan = resolve(inputs(OptionsLayer {
+            iterations: Some(10),
+            vus: Some(2),
+            ..Default::default()
+        }))
+        .unwrap();
+        assert_eq!(
+            plan.scenarios[0].executor,
+            Executor::SharedIterations {
+                vus: 2,
+                iterations: 10,
+                max_duration: DEFAULT_MAX_DURATION
+            }
+        );
+        assert_eq!(plan.thresholds[0].source, Source::Module);
+    }
+
+    #[test]
+    fn slo_file_overrides_module_thresholds() {
+        let mut i = inputs(OptionsLayer::default());
+        i.slo = Some(SloFile {
+            thresholds: BTreeMap::from([
+                (
+                    "http_req_duration".to_string(),
+                    vec!["p(99)<1s".to_string()],
+                ),
+                ("http_req_failed".to_string(), vec!["rate<0.01".to_string()]),
+            ]),
+        });
+        let plan = resolve(i).unwrap();
+        assert_eq!(plan.thresholds.len(), 2);
+        let d = &plan.thresholds[0];
+        assert_eq!(d.selector.metric, "http_req_duration");
+        assert_eq!(d.expressions[0].source, "p(99)<1s");
+        assert_eq!(d.source, Source::SloFile);
+    }
+
+    #[test]
+    fn flow_filter_and_errors() {
+        let mut i = inputs(OptionsLayer::default());
+        i.flow_filter = vec!["get=7".into()];
+        let plan = resolve(i).unwrap();
+        assert_eq!(
+            plan.scenarios[0].flows,
+            vec![Flow {
+                name: "get".into(),
+                weight: 7
+            }]
+        );
+        let mut i = inputs(OptionsLayer::default());
+        i.flow_filter = vec!["nope".into()];
+        let err = resolve(i).unwrap_err();
+        assert!(crate::exit::is_bad_input(&err));
+        assert_eq!(
+            err.to_string(),
+            "unknown flow \"nope\"; the module defines: list, get"
+        );
+    }
+
+    #[test]
+    fn invalid_thresholds_and_load_are_bad_input() {
+        for (key, expr) in [
+            ("http_req_duration", "p(95)<<200"),
+            ("http_reqs", "p(95)<200"),
+            ("http_req_duration{name", "p(95)<200"),
+        ] {
+            let mut i = inputs(OptionsLayer::default());
+            i.slo = Some(SloFile {
+                thresholds: BTreeMap::from([(key.to_string(), vec![expr.to_string()])]),
+            });
+            let err = resolve(i).unwrap_err();
+            assert!(crate::exit::is_bad_input(&err), "{key} {expr}: {err:#}");
+        }
+        let err = resolve(inputs(OptionsLayer {
+            vus: Some(0),
+            ..Default::default()
+        }))
+        .unwrap_err();
+        assert!(crate::exit::is_bad_input(&err));
+        let err = resolve(inputs(OptionsLayer {
+            vus: Some(5),
+            iterations: Some(2),
+            ..Default::default()
+        }))
+        .unwrap_err();
+        assert!(err.to_string().contains("cannot keep 5 VUs busy"));
+    }
+}

@@ -1,0 +1,199 @@
+//! One layer of options, as the module's `describe`, an options file, an SLO
+//! file or the command line gives it. Layers merge field by field; the
+//! later layer wins (module < file < command line, as in k6).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::exit::{BadInputExt, bad_input};
+
+/// Options of one layer; every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionsLayer {
+    /// Concurrent virtual users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vus: Option<u64>,
+    /// How long constant-VU load lasts.
+    #[serde(
+        default,
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub duration: Option<Duration>,
+    /// Iterations shared by all VUs (k6's shared-iterations shortcut).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<u64>,
+    /// Upper bound on an iteration-based run.
+    #[serde(
+        default,
+        alias = "maxDuration",
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_duration: Option<Duration>,
+    /// Time in-flight iterations get to finish when the load ends.
+    #[serde(
+        default,
+        alias = "gracefulStop",
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub graceful_stop: Option<Duration>,
+    /// Selector -> threshold expressions (k6's `thresholds`). Per selector,
+    /// a later layer replaces an earlier one; `[]` removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<BTreeMap<String, Vec<String>>>,
+}
+
+impl OptionsLayer {
+    /// Parses the JSON a module's `describe` returns.
+    pub fn from_module_json(json: &str) -> anyhow::Result<Self> {
+        if json.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        serde_json::from_str(json)
+            .bad_input(|| "the module's describe() options are invalid".into())
+    }
+
+    /// Reads an options file (TOML, or JSON by extension).
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        read_config_file(path)
+    }
+
+    /// `self` overridden by `later`.
+    pub fn overridden_by(mut self, later: &OptionsLayer) -> OptionsLayer {
+        fn pick<T: Clone>(a: &mut Option<T>, b: &Option<T>) {
+            if b.is_some() {
+                a.clone_from(b);
+            }
+        }
+        // `duration` and `iterations` choose the load's shape together: a
+        // layer naming either replaces both, so `--duration 1m` over a
+        // module's `iterations = 1` means one minute, not one iteration.
+        if later.duration.is_some() || later.iterations.is_some() {
+            self.duration = None;
+            self.iterations = None;
+        }
+        pick(&mut self.vus, &later.vus);
+        pick(&mut self.duration, &later.duration);
+        pick(&mut self.iterations, &later.iterations);
+        pick(&mut self.max_duration, &later.max_duration);
+        pick(&mut self.graceful_stop, &later.graceful_stop);
+        if let Some(later_t) = &later.thresholds {
+            let t = self.thresholds.get_or_insert_with(BTreeMap::new);
+            for (k, v) in later_t {
+                t.insert(k.clone(), v.clone());
+            }
+        }
+        self
+    }
+}
+
+/// Reads a TOML (or `.json`) file into `T`, with errors naming the file and,
+/// for TOML, the line and column.
+pub fn read_config_file<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+    let text =
+        std::fs::read_to_string(path).bad_input(|| format!("cannot read `{}`", path.display()))?;
+    if path.extension().is_some_and(|e| e == "json") {
+        return serde_json::from_str(&text).map_err(|e| {
+            bad_input(format!(
+                "`{}` line {} column {}: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            ))
+        });
+    }
+    toml::from_str(&text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| {
+                let (line, col) = line_col(&text, s.start);
+                format!(" line {line} column {col}")
+            })
+            .unwrap_or_default();
+        bad_input(format!(
+            "`{}`{at}: {}",
+            path.display(),
+            e.message().trim_end()
+        ))
+    })
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_layer_wins_per_field_and_per_selector() {
+        let module = OptionsLayer::from_module_json(
+            r#"{"vus": 5, "duration": "10s", "thresholds": {"a": ["p(95)<1"], "b": ["rate<0.1"]}}"#,
+        )
+        .unwrap();
+        let file: OptionsLayer = toml::from_str(
+            "vus = 7\ngraceful_stop = \"2s\"\n[thresholds]\na = [\"p(99)<2\"]\nb = []\n",
+        )
+        .unwrap();
+        let merged = module.overridden_by(&file);
+        assert_eq!(merged.vus, Some(7));
+        assert_eq!(merged.duration, Some(Duration::from_secs(10)));
+        assert_eq!(merged.graceful_stop, Some(Duration::from_secs(2)));
+        let t = merged.thresholds.unwrap();
+        assert_eq!(t["a"], vec!["p(99)<2".to_string()]);
+        assert!(t["b"].is_empty());
+    }
+
+    #[test]
+    fn duration_or_iterations_replace_the_load_shape_together() {
+        let module = OptionsLayer {
+            iterations: Some(1),
+            vus: Some(1),
+            ..Default::default()
+        };
+        let cli = OptionsLayer {
+            duration: Some(Duration::from_secs(5)),
+            ..Default::default()
+        };
+        let merged = module.clone().overridden_by(&cli);
+        assert_eq!(
+            (merged.iterations, merged.duration, merged.vus),
+            (None, Some(Duration::from_secs(5)), Some(1))
+        );
+        let merged = module.overridden_by(&OptionsLayer {
+            vus: Some(3),
+            ..Default::default()
+        });
+        assert_eq!((merged.iterations, merged.vus), (Some(1), Some(3)));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_bad_input_with_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("o.toml");
+        std::fs::write(&p, "vus = 3\nvsu = 4\n").unwrap();
+        let err = OptionsLayer::from_file(&p).unwrap_err();
+        assert!(crate::exit::is_bad_input(&err));
+        let msg = format!("{err:#}");
+        assert!(msg.contains("line 2 column 1"), "{msg}");
+        assert!(msg.contains("unknown field `vsu`"), "{msg}");
+        std::fs::write(&p, "duration = \"5x\"\n").unwrap();
+        let msg = format!("{:#}", OptionsLayer::from_file(&p).unwrap_err());
+        assert!(msg.contains("invalid duration"), "{msg}");
+        assert!(OptionsLayer::from_module_json("{\"vus\": -1}").is_err());
+        assert_eq!(
+            OptionsLayer::from_module_json("").unwrap(),
+            OptionsLayer::default()
+        );
+    }
+}

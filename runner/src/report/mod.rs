@@ -1,0 +1,51 @@
+//! Outputs of a run: the terminal summary and the results file, both
+//! rendered from one [`RunReport`].
+
+pub mod format;
+pub mod json;
+pub mod summary;
+
+use std::time::{Duration, SystemTime};
+
+use crate::exit::Outcome;
+use crate::metrics::store::MetricStore;
+use crate::plan::Plan;
+use crate::slo::Verdict;
+
+/// The module a run used.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ModuleInfo {
+    /// Path as given.
+    pub path: String,
+    /// Hex SHA-256 of its bytes.
+    pub sha256: String,
+    /// WIT package and version it exports, e.g. `wasm-slo:scenario@0.1.0`.
+    pub wit: String,
+    /// Scenario name from `describe`.
+    pub name: String,
+}
+
+/// Everything known at the end of a run.
+#[derive(Debug)]
+pub struct RunReport {
+    /// The module.
+    pub module: ModuleInfo,
+    /// The resolved plan.
+    pub plan: Plan,
+    /// Wall-clock start of the load.
+    pub started_at: SystemTime,
+    /// Length of the load.
+    pub duration: Duration,
+    /// All metrics.
+    pub metrics: MetricStore,
+    /// Threshold outcomes.
+    pub verdict: Verdict,
+    /// Iterations cut off at the end of the graceful stop.
+    pub interrupted_iterations: u64,
+    /// VUs that could not start.
+    pub vu_init_failures: u64,
+    /// Why the run stopped early, if it did.
+    pub aborted: Option<String>,
+    /// The process outcome.
+    pub outcome: Outcome,
+}

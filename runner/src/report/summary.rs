@@ -1,0 +1,301 @@
+//! The end-of-test summary on the terminal: requests per name, checks,
+//! iterations, other metrics, and the SLO table with the verdict.
+
+use std::fmt::Write as _;
+
+use super::RunReport;
+use super::format::{bytes, millis, number, percent};
+use crate::exit::Outcome;
+use crate::metrics::catalog as m;
+use crate::metrics::data::{MetricData, MetricKind};
+use crate::metrics::store::MetricStore;
+
+/// Renders the summary as text.
+pub fn render(r: &RunReport) -> String {
+    let mut out = String::new();
+    let secs = r.duration.as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        out,
+        "\nwasm-slo {} · scenario {} ({}, {})",
+        env!("CARGO_PKG_VERSION"),
+        r.module.name,
+        r.module.path,
+        r.module.wit
+    );
+    for s in &r.plan.scenarios {
+        let _ = writeln!(
+            out,
+            "  {}: {} · {} VUs · {} (graceful stop {})",
+            s.name,
+            s.executor.name(),
+            s.executor.max_vus(),
+            executor_detail(&s.executor),
+            crate::plan::duration::format_duration(s.graceful_stop)
+        );
+    }
+    let _ = writeln!(out, "  ran for {}", millis(secs * 1000.0));
+
+    requests_table(&mut out, &r.metrics, secs);
+    checks_table(&mut out, &r.metrics);
+    iterations_line(&mut out, r, secs);
+    other_metrics(&mut out, &r.metrics, secs);
+    thresholds_table(&mut out, r);
+    out
+}
+
+fn executor_detail(e: &crate::plan::Executor) -> String {
+    use crate::plan::Executor::*;
+    use crate::plan::duration::format_duration as fd;
+    match e {
+        ConstantVus { duration, .. } => fd(*duration),
+        SharedIterations {
+            iterations,
+            max_duration,
+            ..
+        } => format!("{iterations} iterations shared, max {}", fd(*max_duration)),
+        PerVuIterations {
+            iterations,
+            max_duration,
+            ..
+        } => format!("{iterations} iterations per VU, max {}", fd(*max_duration)),
+    }
+}
+
+const TREND_COLS: [(&str, f64); 4] = [("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0)];
+
+fn requests_table(out: &mut String, metrics: &MetricStore, secs: f64) {
+    let durations = metrics.group_by(m::HTTP_REQ_DURATION, "name");
+    if durations.is_empty() {
+        let _ = writeln!(out, "\n  no HTTP requests were made");
+        return;
+    }
+    let failed = metrics.group_by(m::HTTP_REQ_FAILED, "name");
+    let width = durations
+        .keys()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(8)
+        + 2;
+    let _ = writeln!(
+        out,
+        "\n  {:<width$}{:>9}{:>9}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
+        "REQUESTS", "count", "rate/s", "failed", "min", "avg", "p50", "p90", "p95", "p99", "max"
+    );
+    let mut rows: Vec<(String, Option<MetricData>, Option<MetricData>)> = durations
+        .into_iter()
+        .map(|(name, d)| {
+            let f = failed.get(&name).cloned();
+            (name, Some(d), f)
+        })
+        .collect();
+    rows.push((
+        "all".into(),
+        metrics.select(m::HTTP_REQ_DURATION, &[]),
+        metrics.select(m::HTTP_REQ_FAILED, &[]),
+    ));
+    for (name, d, f) in rows {
+        let Some(MetricData::Trend(t)) = d else {
+            continue;
+        };
+        let fail_rate = match f {
+            Some(MetricData::Rate { passes, total }) if total > 0 => passes as f64 / total as f64,
+            _ => 0.0,
+        };
+        let mut line = format!(
+            "  {:<width$}{:>9}{:>9.1}{:>9}{:>10}{:>10}",
+            name,
+            t.count(),
+            t.count() as f64 / secs,
+            percent(fail_rate),
+            millis(t.min()),
+            millis(t.mean())
+        );
+        for (_, p) in TREND_COLS {
+            let _ = write!(line, "{:>10}", millis(t.percentile(p)));
+        }
+        let _ = write!(line, "{:>10}", millis(t.max()));
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    let errors = metrics.group_by(m::HTTP_REQS, "error_code");
+    if !errors.is_empty() {
+        let list: Vec<String> = errors
+            .iter()
+            .map(|(code, d)| match d {
+                MetricData::Counter { sum } => format!("{code}: {}", number(*sum)),
+                _ => code.clone(),
+            })
+            .collect();
+        let _ = writeln!(out, "  transport errors by error_code: {}", list.join(", "));
+    }
+}
+
+fn checks_table(out: &mut String, metrics: &MetricStore) {
+    let checks = metrics.group_by(m::CHECKS, "check");
+    if checks.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n  CHECKS");
+    for (name, d) in &checks {
+        if let MetricData::Rate { passes, total } = d {
+            let mark = if passes == total { "✓" } else { "✗" };
+            let _ = writeln!(
+                out,
+                "  {mark} {name:<40} {passes}/{total} passed ({})",
+                percent(*passes as f64 / (*total).max(1) as f64)
+            );
+        }
+    }
+}
+
+fn iterations_line(out: &mut String, r: &RunReport, secs: f64) {
+    let count = match r.metrics.select(m::ITERATIONS, &[]) {
+        Some(MetricData::Counter { sum }) => sum,
+        _ => 0.0,
+    };
+    let _ = write!(
+        out,
+        "\n  ITERATIONS  {} ({}/s)",
+        number(count),
+        number((count / secs * 10.0).round() / 10.0)
+    );
+    if let Some(MetricData::Trend(t)) = r.metrics.select(m::ITERATION_DURATION, &[]) {
+        let _ = write!(
+            out,
+            " · duration avg {} p95 {} max {}",
+            millis(t.mean()),
+            millis(t.percentile(95.0)),
+            millis(t.max())
+        );
+    }
+    let _ = writeln!(out);
+    for (kind, d) in r.metrics.group_by(m::ITERATION_ERRORS, "kind") {
+        if let MetricData::Counter { sum } = d {
+            let _ = writeln!(out, "  iterations ended by {kind}: {}", number(sum));
+        }
+    }
+    if r.interrupted_iterations > 0 {
+        let _ = writeln!(
+            out,
+            "  interrupted at the end of the graceful stop: {}",
+            r.interrupted_iterations
+        );
+    }
+    if r.vu_init_failures > 0 {
+        let _ = writeln!(out, "  VUs that could not start: {}", r.vu_init_failures);
+    }
+}
+
+fn other_metrics(out: &mut String, metrics: &MetricStore, secs: f64) {
+    let shown = [
+        m::HTTP_REQ_DURATION,
+        m::HTTP_REQ_FAILED,
+        m::CHECKS,
+        m::ITERATIONS,
+        m::ITERATION_DURATION,
+        m::ITERATION_ERRORS,
+    ];
+    let mut lines = Vec::new();
+    for (name, _) in metrics.metrics() {
+        if shown.contains(&name) {
+            continue;
+        }
+        let Some(d) = metrics.select(name, &[]) else {
+            continue;
+        };
+        let text = match &d {
+            MetricData::Counter { sum } if m::is_bytes(name) => {
+                format!("{} ({}/s)", bytes(*sum), bytes(sum / secs))
+            }
+            MetricData::Counter { sum } => format!("{} ({}/s)", number(*sum), number(sum / secs)),
+            MetricData::Gauge { value, min, max } => {
+                format!(
+                    "{} (min {} max {})",
+                    number(*value),
+                    number(*min),
+                    number(*max)
+                )
+            }
+            MetricData::Rate { passes, total } => format!(
+                "{} ({passes} of {total})",
+                percent(*passes as f64 / (*total).max(1) as f64)
+            ),
+            MetricData::Trend(t) => {
+                let f = |v: f64| if t.is_time { millis(v) } else { number(v) };
+                format!(
+                    "avg={} min={} med={} p90={} p95={} max={}",
+                    f(t.mean()),
+                    f(t.min()),
+                    f(t.percentile(50.0)),
+                    f(t.percentile(90.0)),
+                    f(t.percentile(95.0)),
+                    f(t.max())
+                )
+            }
+        };
+        lines.push(format!("  {name:.<32} {text}"));
+    }
+    if !lines.is_empty() {
+        let _ = writeln!(out, "\n  METRICS");
+        for l in lines {
+            let _ = writeln!(out, "{l}");
+        }
+    }
+}
+
+fn thresholds_table(out: &mut String, r: &RunReport) {
+    if !r.verdict.results.is_empty() {
+        let _ = writeln!(out, "\n  THRESHOLDS");
+        for t in &r.verdict.results {
+            let measured = match t.value {
+                Some(v) if t.is_time => millis(v),
+                Some(v)
+                    if t.aggregation == "rate"
+                        && matches!(kind_of(&r.metrics, &t.metric), Some(MetricKind::Rate)) =>
+                {
+                    percent(v)
+                }
+                Some(v) => number(v),
+                None => t.note.clone().unwrap_or_else(|| "no value".into()),
+            };
+            let _ = writeln!(
+                out,
+                "  {}  {} {}  {}={}",
+                if t.passed { "PASS" } else { "FAIL" },
+                t.selector,
+                t.expression,
+                t.aggregation,
+                measured
+            );
+        }
+    }
+    let verdict = match r.outcome {
+        Outcome::Passed if r.verdict.results.is_empty() => "PASS (no thresholds set)".into(),
+        Outcome::Passed => format!(
+            "PASS ({} of {} thresholds met)",
+            r.verdict.results.len(),
+            r.verdict.results.len()
+        ),
+        Outcome::SlosFailed => format!(
+            "FAIL ({} of {} thresholds failed)",
+            r.verdict.failures(),
+            r.verdict.results.len()
+        ),
+        Outcome::AbortedByScenario => format!(
+            "ABORTED by the scenario: {}",
+            r.aborted.as_deref().unwrap_or("no reason given")
+        ),
+        Outcome::RuntimeFailure => format!(
+            "ERROR: {}",
+            r.aborted.as_deref().unwrap_or("the run failed")
+        ),
+        Outcome::BadInput => "ERROR: bad input".into(),
+    };
+    let _ = writeln!(out, "\n  RESULT: {verdict}\n");
+}
+
+fn kind_of(metrics: &MetricStore, metric: &str) -> Option<MetricKind> {
+    m::builtin(metric)
+        .map(|(k, _)| k)
+        .or_else(|| metrics.metrics().get(metric).copied())
+}

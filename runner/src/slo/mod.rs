@@ -1,0 +1,158 @@
+//! Verdicts: every threshold expression evaluated on the aggregate, and the
+//! run's PASS/FAIL.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::metrics::catalog;
+use crate::metrics::data::{MetricData, MetricKind, Trend};
+use crate::metrics::store::MetricStore;
+use crate::plan::threshold::{Aggregation, Expression, check_applies};
+use crate::plan::{Plan, Source};
+
+/// The outcome of one threshold expression.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ThresholdResult {
+    /// The selector, canonical (e.g. `http_req_duration{name:"GET /x"}`).
+    pub selector: String,
+    /// The metric name.
+    pub metric: String,
+    /// The expression as written.
+    pub expression: String,
+    /// The aggregation's label, e.g. `p(95)`.
+    pub aggregation: String,
+    /// The measured value (milliseconds for time trends); None when the
+    /// metric had no data or cannot be aggregated this way.
+    pub value: Option<f64>,
+    /// The bound, in the same unit as `value`.
+    pub bound: f64,
+    /// Whether the expression holds.
+    pub passed: bool,
+    /// Where the threshold was declared.
+    pub source: Source,
+    /// Why there is no value, when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Whether `value` is a duration in milliseconds.
+    pub is_time: bool,
+}
+
+/// All threshold outcomes of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// Per expression, in plan order.
+    pub results: Vec<ThresholdResult>,
+}
+
+impl Verdict {
+    /// True when every threshold holds.
+    pub fn passed(&self) -> bool {
+        self.results.iter().all(|r| r.passed)
+    }
+
+    /// Number of failed expressions.
+    pub fn failures(&self) -> usize {
+        self.results.iter().filter(|r| !r.passed).count()
+    }
+}
+
+/// Evaluates the plan's thresholds on `metrics`, for a load of `duration`.
+pub fn evaluate(plan: &Plan, metrics: &MetricStore, duration: Duration) -> Verdict {
+    let mut results = Vec::new();
+    for t in &plan.thresholds {
+        let data = metrics
+            .select(&t.selector.metric, &t.selector.tags)
+            .or_else(|| {
+                // A built-in metric with no samples is still defined: empty.
+                catalog::builtin(&t.selector.metric).map(|(k, time)| MetricData::new(k, time))
+            });
+        for e in &t.expressions {
+            let (value, note) = match &data {
+                None => (
+                    None,
+                    Some("no samples of this metric were recorded".to_owned()),
+                ),
+                Some(d) => match measure(d, e, &t.selector.metric, duration) {
+                    Ok(v) if v.is_nan() => {
+                        (None, Some("no samples matched the selector".to_owned()))
+                    }
+                    Ok(v) => (Some(v), None),
+                    Err(why) => (None, Some(why)),
+                },
+            };
+            results.push(ThresholdResult {
+                selector: t.selector.to_string(),
+                metric: t.selector.metric.clone(),
+                expression: e.source.clone(),
+                aggregation: e.aggregation.label(),
+                passed: value.is_some_and(|v| e.holds(v)),
+                value,
+                bound: e.bound,
+                source: t.source,
+                note,
+                is_time: matches!(&data, Some(MetricData::Trend(tr)) if tr.is_time),
+            });
+        }
+    }
+    Verdict { results }
+}
+
+/// The figure `e` asks of `data`.
+fn measure(
+    data: &MetricData,
+    e: &Expression,
+    metric: &str,
+    duration: Duration,
+) -> Result<f64, String> {
+    check_applies(e, metric, data.kind().into()).map_err(|err| err.to_string())?;
+    let secs = duration.as_secs_f64().max(1e-9);
+    Ok(match (data, e.aggregation) {
+        (MetricData::Trend(t), agg) => trend_figure(t, agg),
+        (MetricData::Counter { sum }, Aggregation::Count) => *sum,
+        (MetricData::Counter { sum }, Aggregation::Rate) => sum / secs,
+        // As in k6, a rate with no observations is 0.
+        (MetricData::Rate { passes, total }, Aggregation::Rate) => {
+            if *total == 0 {
+                0.0
+            } else {
+                *passes as f64 / *total as f64
+            }
+        }
+        (MetricData::Gauge { value, .. }, Aggregation::Value) => *value,
+        (MetricData::Gauge { min, .. }, Aggregation::Min) => *min,
+        (MetricData::Gauge { max, .. }, Aggregation::Max) => *max,
+        (d, agg) => {
+            return Err(format!(
+                "{} does not apply to a {:?} metric",
+                agg.label(),
+                d.kind()
+            ));
+        }
+    })
+}
+
+/// A trend's figure for `agg`.
+pub fn trend_figure(t: &Trend, agg: Aggregation) -> f64 {
+    match agg {
+        Aggregation::Avg => t.mean(),
+        Aggregation::Min => t.min(),
+        Aggregation::Max => t.max(),
+        Aggregation::Med => t.percentile(50.0),
+        Aggregation::Percentile(p) => t.percentile(p),
+        Aggregation::Count => t.count() as f64,
+        Aggregation::Rate | Aggregation::Value => f64::NAN,
+    }
+}
+
+impl From<MetricKind> for crate::plan::threshold::MetricKind {
+    fn from(k: MetricKind) -> Self {
+        use crate::plan::threshold::MetricKind as T;
+        match k {
+            MetricKind::Counter => T::Counter,
+            MetricKind::Gauge => T::Gauge,
+            MetricKind::Rate => T::Rate,
+            MetricKind::Trend => T::Trend,
+        }
+    }
+}

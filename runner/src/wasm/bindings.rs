@@ -1,0 +1,17 @@
+//! The one place the WIT contract is bound on the host side; every other
+//! module uses these generated types.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "scenario-module",
+    imports: { default: async | trappable },
+    exports: { default: async },
+});
+
+pub use exports::wasm_slo::scenario::scenario as guest;
+pub use wasm_slo::scenario::{http, metrics, runtime, timing, types};
+
+/// The WIT package this runner implements, as `name@version`.
+pub const WIT_PACKAGE: &str = "wasm-slo:scenario";
+/// The contract version this runner was built against.
+pub const WIT_VERSION: &str = "0.1.0";

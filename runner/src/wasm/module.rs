@@ -1,0 +1,251 @@
+//! A scenario module from disk: read, checked to be a component of our WIT
+//! package in a supported version, compiled (through the on-disk cache), and
+//! linked against the host's imports.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker};
+
+use super::bindings::{WIT_PACKAGE, WIT_VERSION};
+use super::cache::CompileCache;
+use super::engine::CodegenProfile;
+use crate::exit::bad_input;
+
+/// Largest module accepted; real scenarios are a few MiB.
+pub const MAX_MODULE_BYTES: u64 = 256 << 20;
+
+/// The bytes of a scenario module, checked to look like a component.
+pub struct ModuleSource {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The raw bytes.
+    pub bytes: Vec<u8>,
+    /// Hex SHA-256 of the bytes: identifies the module in results.
+    pub sha256: String,
+}
+
+impl ModuleSource {
+    /// Reads and checks `path`.
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            bad_input(format!(
+                "cannot read scenario module `{}`: {e}",
+                path.display()
+            ))
+        })?;
+        if meta.is_dir() {
+            return Err(bad_input(format!(
+                "`{}` is a directory; give the path of a .wasm component",
+                path.display()
+            )));
+        }
+        if meta.len() > MAX_MODULE_BYTES {
+            return Err(bad_input(format!(
+                "`{}` is {} MiB; scenario modules may be at most {} MiB",
+                path.display(),
+                meta.len() >> 20,
+                MAX_MODULE_BYTES >> 20
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| {
+            bad_input(format!(
+                "cannot read scenario module `{}`: {e}",
+                path.display()
+            ))
+        })?;
+        check_header(path, &bytes)?;
+        let sha256 = hex(&Sha256::digest(&bytes));
+        Ok(ModuleSource {
+            path: path.to_owned(),
+            bytes,
+            sha256,
+        })
+    }
+}
+
+fn check_header(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    const BUILD_HINT: &str =
+        "build the scenario with `cargo build --release --target wasm32-wasip2`";
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(bad_input(format!(
+            "`{}` is not a WebAssembly file; {BUILD_HINT}",
+            path.display()
+        )));
+    }
+    match bytes[4..8] {
+        [0x0d, 0x00, 0x01, 0x00] => Ok(()),
+        [0x01, 0x00, 0x00, 0x00] => Err(bad_input(format!(
+            "`{}` is a core WebAssembly module, not a component; {BUILD_HINT} \
+             (wasm32-wasip2 produces components)",
+            path.display()
+        ))),
+        _ => Err(bad_input(format!(
+            "`{}` uses an unsupported WebAssembly binary version {:02x?}",
+            path.display(),
+            &bytes[4..8]
+        ))),
+    }
+}
+
+/// Compiles `source` for `engine` through `cache`, then checks that it
+/// exports our scenario interface in a version this runner supports.
+pub fn compile(
+    engine: &Engine,
+    profile: &CodegenProfile,
+    source: &ModuleSource,
+    cache: &CompileCache,
+) -> anyhow::Result<Component> {
+    let component = cache.load_or_compile(engine, profile, source)?;
+    check_exports(engine, &component, &source.path)?;
+    Ok(component)
+}
+
+/// Compiles without the cache (used by the cache on a miss).
+pub fn compile_fresh(engine: &Engine, source: &ModuleSource) -> anyhow::Result<Vec<u8>> {
+    engine.precompile_component(&source.bytes).map_err(|e| {
+        bad_input(format!(
+            "`{}` is not a valid component: {e:#}",
+            source.path.display()
+        ))
+    })
+}
+
+/// The WIT version the component's `scenario` export was built against.
+pub fn exported_version(engine: &Engine, component: &Component) -> Option<String> {
+    let prefix = format!("{WIT_PACKAGE}/scenario@");
+    component
+        .component_type()
+        .exports(engine)
+        .find_map(|(name, _)| name.strip_prefix(&prefix).map(str::to_owned))
+}
+
+fn check_exports(engine: &Engine, component: &Component, path: &Path) -> anyhow::Result<()> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
+    let Some(version) = exported_version(engine, component) else {
+        let listed = if exports.is_empty() {
+            "nothing".to_owned()
+        } else {
+            exports.join(", ")
+        };
+        return Err(bad_input(format!(
+            "`{}` is not a wasm-slo scenario: it does not export `{WIT_PACKAGE}/scenario` \
+             (it exports {listed}); build it against the wasm-slo WIT package or the wasm-slo-sdk crate",
+            path.display()
+        )));
+    };
+    if !compatible(&version, WIT_VERSION) {
+        return Err(bad_input(format!(
+            "`{}` was built for {WIT_PACKAGE}@{version}, but this runner supports \
+             {WIT_PACKAGE}@{WIT_VERSION} (compatible: {}); rebuild the module against {WIT_VERSION} \
+             or use a runner that supports {version}",
+            path.display(),
+            compat_range(WIT_VERSION)
+        )));
+    }
+    Ok(())
+}
+
+/// Semver compatibility as Cargo reads it: same major, and for 0.x the same minor.
+fn compatible(module: &str, runner: &str) -> bool {
+    let parse = |v: &str| -> Option<(u64, u64)> {
+        let mut it = v.split(['.', '-', '+']);
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    };
+    match (parse(module), parse(runner)) {
+        (Some((0, m1)), Some((0, m2))) => m1 == m2,
+        (Some((a, _)), Some((b, _))) => a == b,
+        _ => false,
+    }
+}
+
+fn compat_range(v: &str) -> String {
+    let mut it = v.split('.');
+    match (it.next(), it.next()) {
+        (Some("0"), Some(minor)) => format!("0.{minor}.x"),
+        (Some(major), _) => format!("{major}.x"),
+        _ => v.to_owned(),
+    }
+}
+
+/// Links the component against the host's imports. On failure, names the
+/// interfaces the runner does not offer instead of the linker's first error.
+pub fn link<T>(
+    engine: &Engine,
+    linker: &Linker<T>,
+    component: &Component,
+    path: &Path,
+) -> anyhow::Result<wasmtime::component::InstancePre<T>> {
+    linker.instantiate_pre(component).map_err(|err| {
+        let foreign: Vec<String> = component
+            .component_type()
+            .imports(engine)
+            .filter(|(name, item)| {
+                matches!(item.ty, ComponentItem::ComponentInstance(_)) && !offered_package(name)
+            })
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        if foreign.is_empty() {
+            bad_input(format!("`{}` cannot be linked: {err:#}", path.display()))
+        } else {
+            bad_input(format!(
+                "`{}` imports interfaces this runner does not offer: {}; a scenario may import only \
+                 {WIT_PACKAGE}/* and the WASI 0.2 CLI interfaces of its standard library",
+                path.display(),
+                foreign.join(", ")
+            ))
+        }
+    })
+}
+
+/// Packages whose interfaces the host links (WASI 0.2 minus wasi:http, which
+/// would bypass the runner's measured HTTP).
+fn offered_package(import: &str) -> bool {
+    import.starts_with(&format!("{WIT_PACKAGE}/"))
+        || [
+            "wasi:cli/",
+            "wasi:io/",
+            "wasi:clocks/",
+            "wasi:random/",
+            "wasi:filesystem/",
+            "wasi:sockets/",
+        ]
+        .iter()
+        .any(|p| import.starts_with(p))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_compatibility() {
+        assert!(compatible("0.1.0", "0.1.0"));
+        assert!(compatible("0.1.7", "0.1.0"));
+        assert!(!compatible("0.2.0", "0.1.0"));
+        assert!(!compatible("1.0.0", "0.1.0"));
+        assert!(compatible("1.3.0", "1.0.0"));
+        assert!(!compatible("x", "0.1.0"));
+        assert_eq!(compat_range("0.1.0"), "0.1.x");
+    }
+
+    #[test]
+    fn headers_are_classified() {
+        let p = Path::new("m.wasm");
+        let e = check_header(p, b"hello world").unwrap_err().to_string();
+        assert!(e.contains("not a WebAssembly file"), "{e}");
+        let e = check_header(p, b"\0asm\x01\0\0\0").unwrap_err().to_string();
+        assert!(
+            e.contains("core WebAssembly module, not a component"),
+            "{e}"
+        );
+        check_header(p, b"\0asm\x0d\0\x01\0").unwrap();
+    }
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: build the example and test components from source,
+//! start the project's target server on 127.0.0.1, run the `wasm-slo`
+//! binary against it and check exit codes, summaries and results files.
+
+mod util;
+
+mod bad_input;
+mod examples;
+mod load;
+mod results;
+mod thresholds;

@@ -1,0 +1,126 @@
+//! Probe: a test scenario the end-to-end tests drive, one flow per runner
+//! feature (select flows with `--flow`).
+//!
+//! | flow      | does                                                              |
+//! |-----------|-------------------------------------------------------------------|
+//! | `fast`    | `GET {BASE_URL}/ok` named `fast`; check `fast 200`                 |
+//! | `slow`    | `GET {BASE_URL}/slow` named `slow`                                 |
+//! | `flaky`   | `GET {BASE_URL}/flaky` named `flaky`                               |
+//! | `metrics` | counter `probe_items` += 2 {kind=a}, gauge `probe_gauge` = iteration, rate `probe_rate` (even iteration), trend `probe_trend` 5.0, time trend `probe_latency` 7 ms |
+//! | `batch`   | `http::batch` of 3 × `GET /ok` named `batch`                       |
+//! | `fail`    | returns `Err("deliberate failure")`                               |
+//! | `panic`   | panics (traps) when `iteration() == 0`, then succeeds             |
+//! | `sleep`   | sleeps 100 ms, then `GET /ok` named `after-sleep`                 |
+//! | `env`     | check `env passed`: `PROBE_ENV` is `yes`                          |
+//!
+//! Defaults: 1 VU, 1 iteration, no thresholds unless `-e PROBE_THRESHOLD=...`
+//! adds one on `http_req_duration`. `setup` returns `{"started": true}`;
+//! `init_vu` fails with `init refused` when `PROBE_FAIL_INIT=yes` (and logs a
+//! warning if the setup data did not arrive).
+
+use std::time::Duration;
+
+use wasm_slo_sdk::metrics::{Counter, Gauge, Rate, Trend};
+use wasm_slo_sdk::prelude::*;
+use wasm_slo_sdk::serde_json;
+
+/// Where the test server listens unless `-e BASE_URL=...` says otherwise.
+const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
+
+/// The probe VU: just the server's client.
+struct Probe {
+    server: Client,
+}
+
+impl Scenario for Probe {
+    fn describe() -> Description {
+        let description = Description::new("probe")
+            .flow("fast", 3)
+            .flow("slow", 2)
+            .flow("flaky", 1)
+            .flow("metrics", 1)
+            .flow("batch", 1)
+            .flow("fail", 1)
+            .flow("panic", 1)
+            .flow("sleep", 1)
+            .flow("env", 1)
+            .vus(1)
+            .iterations(1);
+        match env("PROBE_THRESHOLD") {
+            Some(condition) => description.threshold("http_req_duration", &[&condition]),
+            None => description,
+        }
+    }
+
+    fn setup() -> Result<Vec<u8>> {
+        Ok(serde_json::to_vec(&json!({ "started": true }))?)
+    }
+
+    fn init_vu(setup: &SetupData) -> Result<Self> {
+        if env("PROBE_FAIL_INIT").as_deref() == Some("yes") {
+            return fail("init refused");
+        }
+        // Logged rather than failed, so tests of other features never trip on it.
+        let arrived = setup
+            .json::<serde_json::Value>()
+            .is_ok_and(|data| data["started"] == true);
+        if !arrived {
+            log::warn!(
+                "setup data did not arrive: {:?}",
+                String::from_utf8_lossy(setup.bytes())
+            );
+        }
+        Ok(Self {
+            server: Client::new(env_or("BASE_URL", DEFAULT_BASE_URL)),
+        })
+    }
+
+    fn run(&mut self, flow: &str) -> Result<()> {
+        match flow {
+            "fast" => {
+                let res = self.server.get("/ok").name("fast").send();
+                check_status(&res, 200, "fast 200");
+            }
+            "slow" => {
+                let _ = self.server.get("/slow").name("slow").send();
+            }
+            "flaky" => {
+                let _ = self.server.get("/flaky").name("flaky").send();
+            }
+            "metrics" => {
+                let iteration = iteration();
+                Counter::new("probe_items")
+                    .with_tags(&[("kind", "a")])
+                    .add(2.0);
+                Gauge::new("probe_gauge").set(iteration as f64);
+                Rate::new("probe_rate").add(iteration.is_multiple_of(2));
+                Trend::new("probe_trend").add(5.0);
+                Trend::new("probe_latency").add_duration(Duration::from_millis(7));
+            }
+            "batch" => {
+                let requests = (0..3).map(|_| self.server.get("/ok").name("batch"));
+                let results = http::batch(requests);
+                if results.len() != 3 {
+                    return fail(format!("batch returned {} results", results.len()));
+                }
+            }
+            "fail" => return fail("deliberate failure"),
+            "panic" => {
+                if iteration() == 0 {
+                    panic!("deliberate panic on iteration 0");
+                }
+            }
+            "sleep" => {
+                sleep(Duration::from_millis(100));
+                let _ = self.server.get("/ok").name("after-sleep").send();
+            }
+            "env" => {
+                check("env passed", env("PROBE_ENV").as_deref() == Some("yes"));
+            }
+            other => return Err(Error::unknown_flow(other)),
+        }
+        Ok(())
+    }
+}
+
+wasm_slo_sdk::export_scenario!(Probe);
