@@ -265,3 +265,32 @@ fn https_with_a_trusted_ca_and_tls_errors_without_it() {
         run.stdout
     );
 }
+
+#[test]
+fn a_scenario_abort_stops_the_test_and_keeps_what_was_measured() {
+    let srv = server();
+    let (run, r, _d) = run_json(
+        &guest("probe"),
+        &srv.base_url(),
+        &["--flow", "abort", "--vus", "1", "--duration", "30s"],
+    );
+    run.expect_code(108);
+    assert_eq!(r.outcome.verdict, "aborted");
+    assert_eq!(r.outcome.reason.as_deref(), Some("deliberate abort"));
+    // Iterations 0 and 1 completed, iteration 2 sent its request then aborted.
+    assert_eq!(
+        value(&r, "http_reqs", &[("name", "before-abort")], "count"),
+        3.0
+    );
+    assert!(
+        r.duration_s < 10.0,
+        "the abort did not stop the test: {}s",
+        r.duration_s
+    );
+    assert!(
+        run.stdout
+            .contains("ABORTED by the scenario: deliberate abort"),
+        "{}",
+        run.stdout
+    );
+}

@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a scenario module and verify its SLOs.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show what a module declares: WIT version, flows, defaults.
     Inspect(InspectArgs),
 }
@@ -119,7 +119,7 @@ pub fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
-            Command::Run(args) => run::run(args).await,
+            Command::Run(args) => run::run(*args).await,
             Command::Inspect(args) => inspect::inspect(args).await,
         }
     });

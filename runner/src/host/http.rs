@@ -20,7 +20,7 @@ impl Host for HostState {
         let prepared = Prepared::from(request);
         let result = match prepared.outgoing() {
             Ok(req) => self.http.send(req).await,
-            Err(e) => Err(e),
+            Err(msg) => Err(invalid(ErrorKind::Protocol, msg)),
         };
         Ok(self.finish(&prepared, result))
     }
@@ -39,7 +39,7 @@ impl Host for HostState {
                     valid.push(req);
                     outcomes.push(None);
                 }
-                Err(e) => outcomes.push(Some(Err(e))),
+                Err(msg) => outcomes.push(Some(Err(invalid(ErrorKind::Protocol, msg)))),
             }
         }
         let mut sent = self.http.batch(valid).await.into_iter();
@@ -47,12 +47,13 @@ impl Host for HostState {
             .iter()
             .zip(outcomes)
             .map(|(p, o)| {
-                let r = o.or_else(|| sent.next()).unwrap_or_else(|| {
-                    Err(invalid(
+                let r = match o.or_else(|| sent.next()) {
+                    Some(r) => r,
+                    None => Err(invalid(
                         ErrorKind::Other,
                         "the batch lost this request".into(),
-                    ))
-                });
+                    )),
+                };
                 self.finish(p, r)
             })
             .collect())
@@ -92,11 +93,12 @@ impl From<Request> for Prepared {
 }
 
 impl Prepared {
-    fn outgoing(&self) -> Result<OutgoingRequest, RequestError> {
+    /// The request for the client, or why it cannot be sent.
+    fn outgoing(&self) -> Result<OutgoingRequest, String> {
         let method = self
             .method
             .clone()
-            .map_err(|m| invalid(ErrorKind::Protocol, format!("invalid HTTP method {m:?}")))?;
+            .map_err(|m| format!("invalid HTTP method {m:?}"))?;
         Ok(OutgoingRequest {
             method,
             url: self.url.clone(),

@@ -127,7 +127,7 @@ pub fn encode(buf: &mut String, pairs: &mut [(&str, &str)]) {
 /// Separators inside user-supplied tags would corrupt the encoding; they
 /// are replaced rather than rejected so a sample is never lost.
 fn push_clean(buf: &mut String, s: &str, is_key: bool) {
-    if !s.contains(SEP) && !(is_key && s.contains('=')) {
+    if !(s.contains(SEP) || is_key && s.contains('=')) {
         buf.push_str(s);
         return;
     }

@@ -8,8 +8,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::wasm_slo::scenario::scenario as guest;
-pub use wasm_slo::scenario::{http, metrics, runtime, timing, types};
+pub use self::exports::wasm_slo::scenario::scenario as guest;
+pub use self::wasm_slo::scenario::{http, metrics, runtime, timing, types};
 
 /// The WIT package this runner implements, as `name@version`.
 pub const WIT_PACKAGE: &str = "wasm-slo:scenario";

@@ -12,6 +12,7 @@
 //! | `panic`   | panics (traps) when `iteration() == 0`, then succeeds             |
 //! | `sleep`   | sleeps 100 ms, then `GET /ok` named `after-sleep`                 |
 //! | `env`     | check `env passed`: `PROBE_ENV` is `yes`                          |
+//! | `abort`   | `GET /ok` named `before-abort`; aborts the test on iteration 2    |
 //!
 //! Defaults: 1 VU, 1 iteration, no thresholds unless `-e PROBE_THRESHOLD=...`
 //! adds one on `http_req_duration`. `setup` returns `{"started": true}`;
@@ -44,6 +45,7 @@ impl Scenario for Probe {
             .flow("panic", 1)
             .flow("sleep", 1)
             .flow("env", 1)
+            .flow("abort", 1)
             .vus(1)
             .iterations(1);
         match env("PROBE_THRESHOLD") {
@@ -116,6 +118,14 @@ impl Scenario for Probe {
             }
             "env" => {
                 check("env passed", env("PROBE_ENV").as_deref() == Some("yes"));
+            }
+            "abort" => {
+                // Let a few iterations complete first, so the results show
+                // that what was measured before the abort is kept.
+                let _ = self.server.get("/ok").name("before-abort").send();
+                if iteration() == 2 {
+                    wasm_slo_sdk::runtime::abort("deliberate abort");
+                }
             }
             other => return Err(Error::unknown_flow(other)),
         }
