@@ -42,6 +42,12 @@ pub struct RunArgs {
     /// Run this many iterations shared by all VUs.
     #[arg(short = 'i', long)]
     pub iterations: Option<u64>,
+    /// Ramping-VU stage DURATION:TARGET (repeatable), e.g. --stage 30s:100 --stage 1m:100.
+    #[arg(short = 's', long = "stage", value_name = "DURATION:TARGET", value_parser = parse_stage)]
+    pub stages: Vec<crate::plan::options::StageConfig>,
+    /// Run only this scenario of the plan (repeatable).
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenarios: Vec<String>,
     /// Upper bound of an iteration-based run.
     #[arg(long, value_parser = parse_duration)]
     pub max_duration: Option<Duration>,
@@ -97,6 +103,19 @@ pub struct InspectArgs {
     /// Variable for describe(), KEY=VALUE (repeatable).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+}
+
+fn parse_stage(s: &str) -> Result<crate::plan::options::StageConfig, String> {
+    let (d, t) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("expected DURATION:TARGET such as 30s:100, got {s:?}"))?;
+    Ok(crate::plan::options::StageConfig {
+        duration: parse_duration(d)?,
+        target: t
+            .trim()
+            .parse()
+            .map_err(|_| format!("the target of stage {s:?} must be a whole number"))?,
+    })
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

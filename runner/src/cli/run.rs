@@ -112,7 +112,7 @@ pub(super) fn shared_state(
     let tls = tls_config(&pems, http.insecure_skip_tls_verify)
         .map_err(|e| bad_input(format!("TLS settings: {e:#}")))?;
     Ok(Arc::new(RunShared {
-        env,
+        env: Arc::new(env),
         started: Instant::now(),
         http: Arc::new(ClientConfig {
             tls,
@@ -163,9 +163,12 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             iterations: args.iterations,
             max_duration: args.max_duration,
             graceful_stop: args.graceful_stop,
+            stages: (!args.stages.is_empty()).then(|| args.stages.clone()),
+            scenarios: None,
             thresholds: None,
         },
         flow_filter: args.flows.clone(),
+        scenario_filter: args.scenarios.clone(),
         env,
         http,
     })?;
@@ -243,7 +246,8 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         duration: load.duration,
         metrics,
         verdict,
-        interrupted_iterations: load.interrupted_iterations,
+        intervals: load.intervals,
+        interval: INTERVAL,
         vu_init_failures: load.init_failures,
         aborted: reason,
         outcome,

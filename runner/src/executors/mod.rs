@@ -1,24 +1,31 @@
-//! Executors: turn each scenario of the plan into VUs on the worker threads,
-//! end the load on time (with a graceful stop for in-flight iterations), and
-//! merge the workers' shards into the aggregate as they arrive.
+//! Executors: each scenario of the plan gets a driver that starts it on
+//! time and spawns, ramps, feeds and stops its VUs on the worker threads
+//! ([`closed`] and [`open`] models); the coordinator gathers the workers'
+//! shards into the time series and totals as they arrive.
 
+pub mod closed;
+pub mod driver;
+pub mod open;
 pub mod vu;
 pub mod workers;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
-use self::vu::{IterationSource, VuEvent, VuJob, VuStops, WeightedFlows, run_vu};
-use self::workers::WorkerPool;
+use self::driver::Driver;
+use self::vu::{RunContext, ScenarioShared, VuEvent, VuStops, WeightedFlows};
+use self::workers::{WorkerPool, WorkerReport};
 use crate::host::RunShared;
 use crate::metrics::catalog;
-use crate::metrics::recorder::Shard;
 use crate::metrics::store::MetricStore;
 use crate::metrics::tags::TagSet;
-use crate::plan::{Executor, Plan, ScenarioPlan};
+use crate::metrics::timeline::{IntervalRecord, Timeline};
+use crate::plan::{Plan, ScenarioPlan};
 use crate::wasm::instance::ScenarioRuntime;
 
 /// Inputs of the load phase.
@@ -42,14 +49,22 @@ pub struct LoadInputs<'a> {
 pub struct LoadOutcome {
     /// Every metric, merged.
     pub metrics: MetricStore,
+    /// The time series.
+    pub intervals: Vec<IntervalRecord>,
     /// Wall time of the load.
     pub duration: Duration,
-    /// Iterations cut off by the end of a graceful stop.
-    pub interrupted_iterations: u64,
-    /// VUs that could not start, with the first reason.
+    /// VUs that could not start.
     pub init_failures: u64,
     /// The first reason a VU could not start.
     pub first_init_failure: Option<String>,
+}
+
+/// One scenario's live counters, read by the coordinator each interval.
+struct ScenarioCounters {
+    name: String,
+    shared: Arc<ScenarioShared>,
+    dropped: Arc<AtomicU64>,
+    dropped_reported: u64,
 }
 
 /// Runs every scenario of the plan to its end.
@@ -62,62 +77,73 @@ pub async fn run_load(inputs: LoadInputs<'_>) -> anyhow::Result<LoadOutcome> {
         workers,
         interval,
     } = inputs;
-    let started = Instant::now();
-    let (shard_tx, mut shard_rx) = mpsc::unbounded_channel::<Shard>();
-    let mut pool = WorkerPool::start(workers, started, interval, shard_tx)?;
+    let epoch = Instant::now();
+    let (report_tx, mut report_rx) = mpsc::unbounded_channel::<WorkerReport>();
+    let pool = WorkerPool::start(workers, epoch, interval, report_tx)?;
     let (event_tx, mut event_rx) = mpsc::unbounded_channel::<VuEvent>();
-    let active = Arc::new(AtomicU64::new(0));
-    let stops = VuStops::default();
+    let run = Arc::new(RunContext {
+        runtime,
+        shared: shared.clone(),
+        setup_data,
+        events: event_tx,
+        next_id: AtomicU64::new(1),
+        spawned: AtomicU64::new(0),
+    });
 
-    let mut next_vu_id = 1u64;
-    let mut total_vus = 0u64;
-    let mut load_end = started;
-    let mut grace = Duration::ZERO;
-    for scenario in &plan.scenarios {
-        let end = started + scenario.executor.planned_duration();
-        load_end = load_end.max(end);
-        grace = grace.max(scenario.graceful_stop);
-        let jobs = jobs_for(scenario, end, &mut next_vu_id);
-        let flows = Arc::new(WeightedFlows::new(&scenario.flows));
-        let name: Arc<str> = Arc::from(scenario.name.as_str());
-        for (id, source) in jobs {
-            total_vus += 1;
-            let job = VuJob {
-                id,
-                scenario: name.clone(),
-                flows: flows.clone(),
-                source,
-                runtime: runtime.clone(),
-                shared: shared.clone(),
-                setup_data: setup_data.clone(),
-                stops: stops.clone(),
-                events: event_tx.clone(),
-                active: active.clone(),
-            };
-            pool.spawn(Box::new(move || Box::pin(run_vu(job))));
-        }
+    let mut drivers = JoinSet::new();
+    let mut counters = Vec::new();
+    for sp in &plan.scenarios {
+        let scenario = Arc::new(ScenarioShared {
+            name: Arc::from(sp.name.as_str()),
+            flows: WeightedFlows::new(&sp.flows),
+            tags: sp
+                .tags
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            env: Arc::new(sp.env.clone()),
+            active: AtomicU64::new(0),
+        });
+        let dropped = Arc::new(AtomicU64::new(0));
+        counters.push(ScenarioCounters {
+            name: sp.name.clone(),
+            shared: scenario.clone(),
+            dropped: dropped.clone(),
+            dropped_reported: 0,
+        });
+        let driver = Driver {
+            run: run.clone(),
+            scenario,
+            spawner: pool.spawner(),
+            stops: VuStops::default(),
+            abort: shared.abort.clone(),
+        };
+        drivers.spawn(drive_scenario(driver, sp.clone(), epoch, dropped));
     }
-    drop(event_tx);
 
-    let mut metrics = MetricStore::default();
+    let mut timeline = Timeline::new(pool.len(), interval);
     let no_tags = TagSet::empty();
-    metrics.set_gauge(catalog::VUS_MAX, &no_tags, total_vus as f64);
-    let mut exited = 0u64;
-    let mut interrupted = 0u64;
     let mut init_failures = 0u64;
     let mut first_init_failure = None;
-    let hard_deadline = load_end + grace;
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut graceful_sent = false;
+    let mut tick = tokio::time::interval_at((epoch + interval).into(), interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let sample = |counters: &mut Vec<ScenarioCounters>| {
+        let mut vus = BTreeMap::new();
+        let mut dropped = BTreeMap::new();
+        for c in counters.iter_mut() {
+            vus.insert(c.name.clone(), c.shared.active.load(Ordering::Relaxed));
+            let now = c.dropped.load(Ordering::Relaxed);
+            dropped.insert(c.name.clone(), now - c.dropped_reported);
+            c.dropped_reported = now;
+        }
+        (vus, dropped)
+    };
 
-    while exited < total_vus {
+    loop {
         tokio::select! {
+            Some(r) = report_rx.recv() => timeline.add_report(r.worker, r.interval, r.shard),
             Some(ev) = event_rx.recv() => match ev {
-                VuEvent::Exited { interrupted: i } => {
-                    exited += 1;
-                    interrupted += u64::from(i);
-                }
+                VuEvent::Exited => {}
                 VuEvent::InitFailed { vu, reason } => {
                     init_failures += 1;
                     if init_failures <= 3 {
@@ -126,76 +152,52 @@ pub async fn run_load(inputs: LoadInputs<'_>) -> anyhow::Result<LoadOutcome> {
                     first_init_failure.get_or_insert(reason);
                 }
             },
-            Some(shard) = shard_rx.recv() => metrics.add_shard(shard),
             _ = tick.tick() => {
-                metrics.set_gauge(catalog::VUS, &no_tags, active.load(Ordering::Relaxed) as f64);
+                let k = (epoch.elapsed().as_nanos() / interval.as_nanos().max(1)) as u64;
+                let (vus, dropped) = sample(&mut counters);
+                timeline.add_sample(k.saturating_sub(1), vus, &dropped);
             }
-            _ = tokio::time::sleep_until(load_end.into()), if !graceful_sent => {
-                graceful_sent = true;
-                stops.graceful.cancel();
-            }
-            _ = tokio::time::sleep_until(hard_deadline.into()), if !stops.hard.is_cancelled() => {
-                stops.hard.cancel();
-            }
-            _ = shared.abort.raised(), if !stops.hard.is_cancelled() => {
-                stops.graceful.cancel();
-                stops.hard.cancel();
-            }
+            done = drivers.join_next() => match done {
+                Some(Err(e)) if e.is_panic() => anyhow::bail!("a scenario driver failed: {e}"),
+                Some(_) => {}
+                None => break,
+            },
         }
     }
-    let duration = started.elapsed();
+    let duration = epoch.elapsed();
+    let last = (duration.as_nanos() / interval.as_nanos().max(1)) as u64;
+    let (vus, dropped) = sample(&mut counters);
+    timeline.add_sample(last, vus, &dropped);
+    drop(run);
     pool.shutdown().await;
-    while let Ok(shard) = shard_rx.try_recv() {
-        metrics.add_shard(shard);
+    while let Ok(r) = report_rx.try_recv() {
+        timeline.add_report(r.worker, r.interval, r.shard);
     }
+    while let Ok(VuEvent::InitFailed { reason, .. }) = event_rx.try_recv() {
+        init_failures += 1;
+        first_init_failure.get_or_insert(reason);
+    }
+    let (mut metrics, intervals) = timeline.finish();
+    let vus_max = plan.max_vus() as f64;
+    metrics.set_gauge(catalog::VUS_MAX, &no_tags, vus_max);
     Ok(LoadOutcome {
         metrics,
+        intervals,
         duration,
-        interrupted_iterations: interrupted,
         init_failures,
         first_init_failure,
     })
 }
 
-/// The VUs of one scenario with their iteration sources.
-fn jobs_for(s: &ScenarioPlan, end: Instant, next_id: &mut u64) -> Vec<(u64, IterationSource)> {
-    let mut ids = || {
-        let id = *next_id;
-        *next_id += 1;
-        id
-    };
-    match &s.executor {
-        Executor::ConstantVus { vus, .. } => (0..*vus)
-            .map(|_| (ids(), IterationSource::Until(end)))
-            .collect(),
-        Executor::SharedIterations {
-            vus, iterations, ..
-        } => {
-            let left = Arc::new(AtomicU64::new(*iterations));
-            (0..*vus)
-                .map(|_| {
-                    (
-                        ids(),
-                        IterationSource::Shared {
-                            left: left.clone(),
-                            until: end,
-                        },
-                    )
-                })
-                .collect()
-        }
-        Executor::PerVuIterations {
-            vus, iterations, ..
-        } => (0..*vus)
-            .map(|_| {
-                (
-                    ids(),
-                    IterationSource::PerVu {
-                        left: *iterations,
-                        until: end,
-                    },
-                )
-            })
-            .collect(),
+/// Starts one scenario at its start time and runs it to its end.
+async fn drive_scenario(d: Driver, plan: ScenarioPlan, epoch: Instant, dropped: Arc<AtomicU64>) {
+    let start = epoch + plan.start_time;
+    if !d.sleep_until(start).await {
+        return;
+    }
+    if plan.executor.is_open() {
+        open::drive(&d, &plan.executor, start, plan.graceful_stop, &dropped).await;
+    } else {
+        closed::drive(&d, &plan.executor, start, plan.graceful_stop).await;
     }
 }

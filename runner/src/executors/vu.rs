@@ -1,6 +1,9 @@
 //! One virtual user's life: its own instance and connections, `init-vu`,
-//! then iterations of weighted flows for as long as its executor allows.
+//! then iterations of weighted flows for as long as its executor allows,
+//! stopping gracefully (between iterations) or hard (cut off mid-iteration,
+//! counted as interrupted).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -10,15 +13,19 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::host::{HostState, RunShared};
+use crate::metrics::catalog;
+use crate::metrics::data::MetricKind;
 use crate::metrics::recorder::{self, IterationOutcome};
 use crate::plan::Flow;
 use crate::wasm::instance::{CallError, ScenarioInstance, ScenarioRuntime};
 
-/// Decides whether a VU starts another iteration.
+/// Decides whether, and when, a VU starts another iteration.
 #[derive(Debug)]
 pub enum IterationSource {
     /// Until the instant passes (constant VUs).
     Until(Instant),
+    /// Until told to stop (ramping VUs).
+    UntilStopped,
     /// While the shared pool has iterations left and the instant has not
     /// passed (shared iterations).
     Shared {
@@ -34,14 +41,36 @@ pub enum IterationSource {
         /// Hard end of the load.
         until: Instant,
     },
+    /// Iterations handed out by an arrival-rate scheduler, each with its
+    /// scheduled start (open model).
+    Scheduled {
+        /// Scheduled starts.
+        tickets: async_channel::Receiver<Instant>,
+        /// VUs waiting for a ticket; the scheduler only sends when one is.
+        idle: Arc<AtomicU64>,
+    },
+}
+
+/// The next iteration a VU may start.
+enum Next {
+    /// Start now (closed model).
+    Now,
+    /// Start now; it was scheduled for this instant (open model).
+    Scheduled(Instant),
+    /// No more iterations.
+    Stop,
 }
 
 impl IterationSource {
-    /// Claims the next iteration, if any.
-    fn claim(&mut self) -> bool {
+    /// Claims the next iteration, waiting for a ticket in open models.
+    async fn next(&mut self, graceful: &CancellationToken) -> Next {
+        if graceful.is_cancelled() {
+            return Next::Stop;
+        }
         let now = Instant::now();
-        match self {
+        let go = match self {
             IterationSource::Until(end) => now < *end,
+            IterationSource::UntilStopped => true,
             IterationSource::Shared { left, until } => {
                 now < *until
                     && left
@@ -49,14 +78,28 @@ impl IterationSource {
                         .is_ok()
             }
             IterationSource::PerVu { left, until } => {
-                if now < *until && *left > 0 {
-                    *left -= 1;
-                    true
-                } else {
-                    false
-                }
+                let go = now < *until && *left > 0;
+                *left = left.saturating_sub(u64::from(go));
+                go
             }
-        }
+            IterationSource::Scheduled { tickets, idle } => {
+                idle.fetch_add(1, Ordering::AcqRel);
+                return tokio::select! {
+                    t = tickets.recv() => match t {
+                        Ok(at) => Next::Scheduled(at),
+                        Err(_) => Next::Stop,
+                    },
+                    _ = graceful.cancelled() => {
+                        // Leaves the pool; a ticket sent meanwhile is lost to
+                        // the channel's close and already counted by the
+                        // scheduler as started.
+                        let _ = idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+                        Next::Stop
+                    }
+                };
+            }
+        };
+        if go { Next::Now } else { Next::Stop }
     }
 }
 
@@ -71,13 +114,10 @@ pub enum VuEvent {
         reason: String,
     },
     /// The VU is gone.
-    Exited {
-        /// Whether it was cut off in the middle of an iteration.
-        interrupted: bool,
-    },
+    Exited,
 }
 
-/// Stop signals from the coordinator.
+/// Stop signals for one VU.
 #[derive(Clone, Default)]
 pub struct VuStops {
     /// Start no new iteration.
@@ -86,28 +126,58 @@ pub struct VuStops {
     pub hard: CancellationToken,
 }
 
-/// Everything a VU needs.
-pub struct VuJob {
-    /// Unique VU id, from 1.
-    pub id: u64,
+impl VuStops {
+    /// Signals that follow `parent`'s (a scenario's) as well as their own.
+    pub fn child_of(parent: &VuStops) -> Self {
+        VuStops {
+            graceful: parent.graceful.child_token(),
+            hard: parent.hard.child_token(),
+        }
+    }
+}
+
+/// What every VU of one scenario shares.
+pub struct ScenarioShared {
     /// Scenario name.
-    pub scenario: Arc<str>,
+    pub name: Arc<str>,
     /// Flows with cumulative weights.
-    pub flows: Arc<WeightedFlows>,
-    /// When to stop iterating.
-    pub source: IterationSource,
+    pub flows: WeightedFlows,
+    /// Tags on every sample.
+    pub tags: Arc<[(String, String)]>,
+    /// Variables its VUs see.
+    pub env: Arc<BTreeMap<String, String>>,
+    /// Its VUs alive now.
+    pub active: AtomicU64,
+}
+
+/// What every VU of the run shares.
+pub struct RunContext {
     /// The linked component.
     pub runtime: ScenarioRuntime,
     /// Run-wide state.
     pub shared: Arc<RunShared>,
     /// What `setup` returned.
     pub setup_data: Arc<[u8]>,
-    /// Stop signals.
-    pub stops: VuStops,
-    /// Where to report the VU's end.
+    /// Where VUs report their end.
     pub events: mpsc::UnboundedSender<VuEvent>,
-    /// Active-VU gauge.
-    pub active: Arc<AtomicU64>,
+    /// VU ids, unique in the run.
+    pub next_id: AtomicU64,
+    /// VUs spawned so far.
+    pub spawned: AtomicU64,
+}
+
+/// Everything a VU needs.
+pub struct VuJob {
+    /// Unique VU id, from 1.
+    pub id: u64,
+    /// Its scenario.
+    pub scenario: Arc<ScenarioShared>,
+    /// When to iterate.
+    pub source: IterationSource,
+    /// The run.
+    pub run: Arc<RunContext>,
+    /// Its stop signals.
+    pub stops: VuStops,
 }
 
 /// Flows with cumulative weights, for a weighted pick per iteration.
@@ -141,82 +211,143 @@ impl WeightedFlows {
 }
 
 /// Runs one VU to its end.
+/// The driver counted the VU in `active` when it spawned it.
 pub async fn run_vu(mut job: VuJob) {
-    job.active.fetch_add(1, Ordering::Relaxed);
-    let hard = job.stops.hard.clone();
-    let interrupted = tokio::select! {
-        biased;
-        _ = hard.cancelled() => true,
-        () = vu_life(&mut job) => false,
-    };
-    job.active.fetch_sub(1, Ordering::Relaxed);
-    let _ = job.events.send(VuEvent::Exited { interrupted });
+    vu_life(&mut job).await;
+    job.scenario.active.fetch_sub(1, Ordering::Relaxed);
+    let _ = job.run.events.send(VuEvent::Exited);
 }
 
 async fn start_instance(job: &VuJob) -> Result<ScenarioInstance, String> {
-    let state = HostState::new(job.shared.clone(), job.id, job.scenario.clone());
+    let state = HostState::new(job.run.shared.clone(), job.id, job.scenario.name.clone())
+        .in_scenario(job.scenario.tags.clone(), job.scenario.env.clone());
     let mut inst = job
+        .run
         .runtime
         .instantiate(state)
         .await
         .map_err(|e| format!("{e:#}"))?;
-    match inst.init_vu(&job.setup_data).await {
+    match inst.init_vu(&job.run.setup_data).await {
         Ok(()) => Ok(inst),
         Err(CallError::Guest(msg)) => Err(format!("init-vu failed: {msg}")),
         Err(CallError::Trap(t)) => Err(format!("init-vu trapped: {t:#}")),
     }
 }
 
+/// A fresh instance, or None when the VU must end (stopped or failed).
+async fn fresh_instance(job: &VuJob) -> Option<ScenarioInstance> {
+    let hard = job.stops.hard.clone();
+    tokio::select! {
+        biased;
+        _ = hard.cancelled() => None,
+        r = start_instance(job) => match r {
+            Ok(i) => Some(i),
+            Err(reason) => {
+                let _ = job.run.events.send(VuEvent::InitFailed { vu: job.id, reason });
+                None
+            }
+        },
+    }
+}
+
 async fn vu_life(job: &mut VuJob) {
-    let mut inst = match start_instance(job).await {
-        Ok(i) => i,
-        Err(reason) => {
-            let _ = job.events.send(VuEvent::InitFailed { vu: job.id, reason });
-            return;
-        }
+    let Some(mut inst) = fresh_instance(job).await else {
+        return;
     };
     let mut rng =
         fastrand::Rng::with_seed(job.id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ fastrand::u64(..));
+    let hard = job.stops.hard.clone();
+    let graceful = job.stops.graceful.clone();
     let mut iteration: u64 = 0;
-    while !job.stops.graceful.is_cancelled() && job.source.claim() {
-        let flow = job.flows.pick(&mut rng).clone();
-        inst.state().iteration = iteration;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = hard.cancelled() => return,
+            n = job.source.next(&graceful) => n,
+        };
+        let scheduled = match next {
+            Next::Stop => return,
+            Next::Now => None,
+            Next::Scheduled(at) => Some(at),
+        };
+        let flow = job.scenario.flows.pick(&mut rng).clone();
         let started = Instant::now();
-        let result = inst.run(&flow).await;
-        let elapsed = started.elapsed();
+        let start_delay = scheduled.map(|at| started.saturating_duration_since(at));
+        {
+            let state = inst.state();
+            state.iteration = iteration;
+            state.start_delay = start_delay;
+        }
+        recorder::count_iteration_start();
+        let result = tokio::select! {
+            biased;
+            _ = hard.cancelled() => {
+                record_interrupted(&job.scenario);
+                return;
+            }
+            r = inst.run(&flow) => r,
+        };
         let outcome = match &result {
             Ok(()) => IterationOutcome::Ok,
             Err(CallError::Guest(_)) => IterationOutcome::Error,
             Err(CallError::Trap(_)) => IterationOutcome::Trap,
         };
-        record_iteration(&job.scenario, &flow, elapsed, outcome);
+        record_iteration(
+            &job.scenario,
+            &flow,
+            started.elapsed(),
+            start_delay,
+            outcome,
+        );
         iteration += 1;
         match result {
             Ok(()) => {}
-            Err(CallError::Guest(msg)) => job.shared.errors.iteration_error(job.id, &flow, &msg),
+            Err(CallError::Guest(msg)) => {
+                job.run.shared.errors.iteration_error(job.id, &flow, &msg)
+            }
             Err(CallError::Trap(trap)) => {
-                if job.shared.abort.reason().is_some() {
+                if job.run.shared.abort.reason().is_some() {
                     return;
                 }
-                job.shared.errors.trap(job.id, &flow, &trap);
+                job.run.shared.errors.trap(job.id, &flow, &trap);
                 // A trapped instance is unusable: start over with a fresh one.
-                inst = match start_instance(job).await {
-                    Ok(i) => i,
-                    Err(reason) => {
-                        let _ = job.events.send(VuEvent::InitFailed { vu: job.id, reason });
-                        return;
-                    }
+                let Some(fresh) = fresh_instance(job).await else {
+                    return;
                 };
+                inst = fresh;
             }
         }
     }
 }
 
-fn record_iteration(scenario: &str, flow: &str, elapsed: Duration, outcome: IterationOutcome) {
-    let mut tags: SmallVec<[(&str, &str); 2]> = SmallVec::new();
-    tags.push(("scenario", scenario));
+fn scenario_tags(s: &ScenarioShared) -> SmallVec<[(&str, &str); 8]> {
+    let mut tags: SmallVec<[(&str, &str); 8]> = SmallVec::new();
+    tags.push(("scenario", &s.name));
+    tags.extend(s.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    tags
+}
+
+fn record_iteration(
+    s: &ScenarioShared,
+    flow: &str,
+    service: Duration,
+    start_delay: Option<Duration>,
+    outcome: IterationOutcome,
+) {
+    let mut tags = scenario_tags(s);
     tags.push(("flow", flow));
-    recorder::record_iteration(&mut tags, elapsed, outcome);
+    recorder::record_iteration(&mut tags, service, start_delay, outcome);
+}
+
+fn record_interrupted(s: &ScenarioShared) {
+    let mut tags = scenario_tags(s);
+    recorder::record_other(
+        catalog::INTERRUPTED_ITERATIONS,
+        MetricKind::Counter,
+        false,
+        &mut tags,
+        1.0,
+    );
 }
 
 #[cfg(test)]
@@ -246,8 +377,9 @@ mod tests {
         assert!((share - 0.75).abs() < 0.02, "share of a = {share}");
     }
 
-    #[test]
-    fn shared_source_hands_out_exactly_n() {
+    #[tokio::test(flavor = "current_thread")]
+    async fn sources_hand_out_exactly_what_they_hold() {
+        let never = CancellationToken::new();
         let left = Arc::new(AtomicU64::new(5));
         let until = Instant::now() + Duration::from_secs(60);
         let mut a = IterationSource::Shared {
@@ -255,12 +387,45 @@ mod tests {
             until,
         };
         let mut b = IterationSource::Shared { left, until };
-        let claimed = (0..10)
-            .filter(|i| if i % 2 == 0 { a.claim() } else { b.claim() })
-            .count();
+        let mut claimed = 0;
+        for i in 0..10 {
+            let src = if i % 2 == 0 { &mut a } else { &mut b };
+            if matches!(src.next(&never).await, Next::Now) {
+                claimed += 1;
+            }
+        }
         assert_eq!(claimed, 5);
         let mut p = IterationSource::PerVu { left: 2, until };
-        assert!(p.claim() && p.claim() && !p.claim());
-        assert!(!IterationSource::Until(Instant::now()).claim());
+        assert!(matches!(p.next(&never).await, Next::Now));
+        assert!(matches!(p.next(&never).await, Next::Now));
+        assert!(matches!(p.next(&never).await, Next::Stop));
+        assert!(matches!(
+            IterationSource::Until(Instant::now()).next(&never).await,
+            Next::Stop
+        ));
+        let stopped = CancellationToken::new();
+        stopped.cancel();
+        assert!(matches!(
+            IterationSource::UntilStopped.next(&stopped).await,
+            Next::Stop
+        ));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn scheduled_source_takes_tickets_and_tracks_idleness() {
+        let (tx, rx) = async_channel::unbounded();
+        let idle = Arc::new(AtomicU64::new(0));
+        let mut src = IterationSource::Scheduled {
+            tickets: rx,
+            idle: idle.clone(),
+        };
+        let at = Instant::now();
+        tx.send(at).await.unwrap();
+        let never = CancellationToken::new();
+        assert!(matches!(src.next(&never).await, Next::Scheduled(t) if t == at));
+        // The VU said it was idle; the scheduler would have taken that back.
+        assert_eq!(idle.load(Ordering::Relaxed), 1);
+        drop(tx);
+        assert!(matches!(src.next(&never).await, Next::Stop));
     }
 }

@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use smallvec::SmallVec;
-
 use super::HostState;
 use super::http_client::{ErrorKind, Exchange, OutgoingRequest, RequestError, Timings};
 use crate::metrics::recorder::{self, HttpSample};
@@ -153,13 +151,9 @@ impl HostState {
         };
         let mut status_buf = itoa::Buffer::new();
         let mut code_buf = itoa::Buffer::new();
-        let mut tags: SmallVec<[(&str, &str); 12]> = req
-            .tags
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let mut tags = self.base_tags();
+        tags.extend(req.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         tags.extend([
-            ("scenario", &*self.scenario),
             ("name", req.name.as_str()),
             ("method", req.method_str()),
             ("status", status_buf.format(status)),
@@ -168,17 +162,22 @@ impl HostState {
         if let Some(kind) = error {
             tags.push(("error_code", code_buf.format(kind.k6_code())));
         }
+        // In open models the latency counts from the iteration's scheduled
+        // start, so a stalled server shows in the percentiles; the plain
+        // service time is kept beside it.
+        let delay = self.start_delay.unwrap_or_default();
         recorder::record_http(
             &mut tags,
             &HttpSample {
                 failed: !expected,
+                service_time: self.start_delay.map(|_| timings.duration),
                 blocked: timings.blocked,
                 connecting: timings.connecting,
                 tls_handshaking: timings.tls_handshaking,
                 sending: timings.sending,
                 waiting: timings.waiting,
                 receiving: timings.receiving,
-                duration: timings.duration,
+                duration: timings.duration + delay,
                 bytes_sent: sent,
                 bytes_received: received,
             },

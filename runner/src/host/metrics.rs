@@ -12,6 +12,15 @@ use crate::wasm::bindings::metrics::Host;
 type Tags = Vec<(String, String)>;
 
 impl HostState {
+    /// The scenario's name and tags, which every sample of this VU carries;
+    /// tags given with a sample come after them and so win.
+    pub fn base_tags(&self) -> SmallVec<[(&str, &str); 12]> {
+        let mut pairs: SmallVec<[(&str, &str); 12]> = SmallVec::new();
+        pairs.push(("scenario", &self.scenario));
+        pairs.extend(self.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        pairs
+    }
+
     fn record_custom(
         &mut self,
         name: &str,
@@ -26,9 +35,8 @@ impl HostState {
             });
             return;
         }
-        let mut pairs: SmallVec<[(&str, &str); 12]> =
-            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        pairs.push(("scenario", &self.scenario));
+        let mut pairs = self.base_tags();
+        pairs.extend(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         recorder::record_other(name, kind, is_time, &mut pairs, value);
     }
 }
@@ -85,9 +93,8 @@ impl Host for HostState {
     }
 
     async fn check(&mut self, name: String, passed: bool, tags: Tags) -> wasmtime::Result<bool> {
-        let mut pairs: SmallVec<[(&str, &str); 12]> =
-            tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        pairs.push(("scenario", &self.scenario));
+        let mut pairs = self.base_tags();
+        pairs.extend(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         pairs.push(("check", &name));
         recorder::record_other(
             catalog::CHECKS,

@@ -22,8 +22,9 @@ use crate::wasm::bindings::types;
 
 /// State shared by every VU of a run (read-only but for the abort signal).
 pub struct RunShared {
-    /// Variables given with `-e`; the only environment a module sees.
-    pub env: BTreeMap<String, String>,
+    /// Variables given with `-e`; the only environment a module sees
+    /// outside a scenario (describe, setup, teardown).
+    pub env: Arc<BTreeMap<String, String>>,
     /// When the test started (`timing.now` counts from here).
     pub started: Instant,
     /// HTTP client settings.
@@ -116,6 +117,13 @@ pub struct HostState {
     pub vu_id: u64,
     /// Its scenario's name.
     pub scenario: Arc<str>,
+    /// Its scenario's tags, added to every sample.
+    pub tags: Arc<[(String, String)]>,
+    /// Its scenario's variables.
+    pub env: Arc<BTreeMap<String, String>>,
+    /// In open models, how late the current iteration started after its
+    /// scheduled time; added to its requests' latency.
+    pub start_delay: Option<std::time::Duration>,
     /// Its current iteration, from 0.
     pub iteration: u64,
     /// Its own keep-alive connections.
@@ -146,6 +154,9 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             limits,
+            env: shared.env.clone(),
+            tags: Arc::from(Vec::new()),
+            start_delay: None,
             shared,
             vu_id,
             scenario,
@@ -153,6 +164,17 @@ impl HostState {
             http,
             warned: Vec::new(),
         }
+    }
+
+    /// This state placed in a scenario with its tags and variables.
+    pub fn in_scenario(
+        mut self,
+        tags: Arc<[(String, String)]>,
+        env: Arc<BTreeMap<String, String>>,
+    ) -> Self {
+        self.tags = tags;
+        self.env = env;
+        self
     }
 
     /// Logs `msg` about `key` once per VU.

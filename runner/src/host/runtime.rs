@@ -17,12 +17,11 @@ impl Host for HostState {
     }
 
     async fn env(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.shared.env.get(&key).cloned())
+        Ok(self.env.get(&key).cloned())
     }
 
     async fn env_vars(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
         Ok(self
-            .shared
             .env
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))

@@ -2,6 +2,17 @@
 
 use super::data::MetricKind;
 
+/// Plain service time of requests in open models (`http_req_duration`
+/// there counts from the iteration's scheduled start).
+pub const HTTP_REQ_SERVICE_TIME: &str = "http_req_service_time";
+/// Plain service time of iterations in open models.
+pub const ITERATION_SERVICE_TIME: &str = "iteration_service_time";
+/// How late an open-model iteration started after its scheduled time.
+pub const ITERATION_START_DELAY: &str = "iteration_start_delay";
+/// Open-model iterations that found no free VU.
+pub const DROPPED_ITERATIONS: &str = "dropped_iterations";
+/// Iterations cut off at the end of a graceful stop or ramp-down.
+pub const INTERRUPTED_ITERATIONS: &str = "interrupted_iterations";
 /// Requests sent.
 pub const HTTP_REQS: &str = "http_reqs";
 /// Share of requests that failed (transport error or unexpected status).
@@ -48,6 +59,11 @@ pub const BUILTINS: &[(&str, MetricKind, bool)] = &[
     (HTTP_REQ_SENDING, MetricKind::Trend, true),
     (HTTP_REQ_WAITING, MetricKind::Trend, true),
     (HTTP_REQ_RECEIVING, MetricKind::Trend, true),
+    (HTTP_REQ_SERVICE_TIME, MetricKind::Trend, true),
+    (ITERATION_SERVICE_TIME, MetricKind::Trend, true),
+    (ITERATION_START_DELAY, MetricKind::Trend, true),
+    (DROPPED_ITERATIONS, MetricKind::Counter, false),
+    (INTERRUPTED_ITERATIONS, MetricKind::Counter, false),
     (ITERATIONS, MetricKind::Counter, false),
     (ITERATION_DURATION, MetricKind::Trend, true),
     (ITERATION_ERRORS, MetricKind::Counter, false),

@@ -19,6 +19,9 @@ use super::tags::{self, TagSet};
 pub struct HttpSample {
     /// Whether the exchange counts as failed (`http_req_failed`).
     pub failed: bool,
+    /// In open models, the plain service time (`duration` then counts from
+    /// the iteration's scheduled start).
+    pub service_time: Option<Duration>,
     /// Phases (k6's `http_req_*`).
     pub blocked: Duration,
     /// TCP connect.
@@ -61,6 +64,8 @@ pub struct HttpSeries {
     pub waiting: Trend,
     /// `http_req_receiving`.
     pub receiving: Trend,
+    /// `http_req_service_time` (open models only).
+    pub service_time: Option<Box<Trend>>,
     /// `data_sent`.
     pub bytes_sent: u64,
     /// `data_received`.
@@ -79,6 +84,7 @@ impl HttpSeries {
             sending: Trend::new(true),
             waiting: Trend::new(true),
             receiving: Trend::new(true),
+            service_time: None,
             bytes_sent: 0,
             bytes_received: 0,
         }
@@ -96,6 +102,8 @@ pub struct IterationSeries {
     pub traps: u64,
     /// `iteration_duration`.
     pub duration: Trend,
+    /// `iteration_service_time` and `iteration_start_delay` (open models).
+    pub open: Option<Box<(Trend, Trend)>>,
 }
 
 /// Everything one thread recorded since its last hand-over.
@@ -109,6 +117,8 @@ pub struct Shard {
     pub other: HashMap<Box<str>, MetricData>,
     /// Custom samples dropped because their kind contradicted an earlier one.
     pub kind_conflicts: u64,
+    /// Iterations started (completed or not).
+    pub iterations_started: u64,
     key: String,
 }
 
@@ -118,7 +128,10 @@ pub const NAME_SEP: char = '\u{1e}';
 impl Shard {
     /// True when nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.http.is_empty() && self.iterations.is_empty() && self.other.is_empty()
+        self.http.is_empty()
+            && self.iterations.is_empty()
+            && self.other.is_empty()
+            && self.iterations_started == 0
     }
 
     fn record_http(&mut self, tags: &mut [(&str, &str)], s: &HttpSample) {
@@ -139,6 +152,12 @@ impl Shard {
         series.sending.record_duration(s.sending);
         series.waiting.record_duration(s.waiting);
         series.receiving.record_duration(s.receiving);
+        if let Some(st) = s.service_time {
+            series
+                .service_time
+                .get_or_insert_with(|| Box::new(Trend::new(true)))
+                .record_duration(st);
+        }
         series.bytes_sent += s.bytes_sent;
         series.bytes_received += s.bytes_received;
     }
@@ -146,7 +165,8 @@ impl Shard {
     fn record_iteration(
         &mut self,
         tags: &mut [(&str, &str)],
-        duration: Duration,
+        service: Duration,
+        start_delay: Option<Duration>,
         outcome: IterationOutcome,
     ) {
         tags::encode(&mut self.key, tags);
@@ -160,12 +180,22 @@ impl Shard {
                     errors: 0,
                     traps: 0,
                     duration: Trend::new(true),
+                    open: None,
                 }),
         };
         series.count += 1;
         series.errors += u64::from(outcome == IterationOutcome::Error);
         series.traps += u64::from(outcome == IterationOutcome::Trap);
-        series.duration.record_duration(duration);
+        series
+            .duration
+            .record_duration(service + start_delay.unwrap_or_default());
+        if let Some(delay) = start_delay {
+            let open = series
+                .open
+                .get_or_insert_with(|| Box::new((Trend::new(true), Trend::new(true))));
+            open.0.record_duration(service);
+            open.1.record_duration(delay);
+        }
     }
 
     fn record_other(
@@ -215,9 +245,20 @@ pub fn record_http(tags: &mut [(&str, &str)], sample: &HttpSample) {
     SHARD.with_borrow_mut(|s| s.record_http(tags, sample));
 }
 
-/// Records a finished iteration on this thread.
-pub fn record_iteration(tags: &mut [(&str, &str)], duration: Duration, outcome: IterationOutcome) {
-    SHARD.with_borrow_mut(|s| s.record_iteration(tags, duration, outcome));
+/// Records a finished iteration on this thread: its service time and, in
+/// open models, how late it started after its scheduled time.
+pub fn record_iteration(
+    tags: &mut [(&str, &str)],
+    service: Duration,
+    start_delay: Option<Duration>,
+    outcome: IterationOutcome,
+) {
+    SHARD.with_borrow_mut(|s| s.record_iteration(tags, service, start_delay, outcome));
+}
+
+/// Counts an iteration started on this thread (for the time series).
+pub fn count_iteration_start() {
+    SHARD.with_borrow_mut(|s| s.iterations_started += 1);
 }
 
 /// Records one observation of a check or custom metric on this thread.
@@ -261,6 +302,7 @@ mod tests {
             record_http(
                 &mut tags,
                 &HttpSample {
+                    service_time: None,
                     failed: status != "200",
                     blocked: Duration::ZERO,
                     connecting: Duration::ZERO,

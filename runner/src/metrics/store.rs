@@ -84,6 +84,9 @@ impl MetricStore {
             self.add(m::HTTP_REQ_SENDING, &tags, MetricData::Trend(s.sending));
             self.add(m::HTTP_REQ_WAITING, &tags, MetricData::Trend(s.waiting));
             self.add(m::HTTP_REQ_RECEIVING, &tags, MetricData::Trend(s.receiving));
+            if let Some(st) = s.service_time {
+                self.add(m::HTTP_REQ_SERVICE_TIME, &tags, MetricData::Trend(*st));
+            }
             self.add(
                 m::DATA_SENT,
                 &tags,
@@ -109,6 +112,11 @@ impl MetricStore {
                 },
             );
             self.add(m::ITERATION_DURATION, &tags, MetricData::Trend(s.duration));
+            if let Some(open) = s.open {
+                let (service, delay) = *open;
+                self.add(m::ITERATION_SERVICE_TIME, &tags, MetricData::Trend(service));
+                self.add(m::ITERATION_START_DELAY, &tags, MetricData::Trend(delay));
+            }
             for (kind, n) in [("error", s.errors), ("trap", s.traps)] {
                 if n > 0 {
                     let tagged = TagSet::from_pairs(tags.pairs().chain([("kind", kind)]));

@@ -36,6 +36,36 @@ pub struct ModuleDefaults {
     pub options: OptionsLayer,
 }
 
+/// A stage of a ramping executor: reach `target` linearly over `duration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Stage {
+    /// How long the stage lasts.
+    #[serde(with = "duration::serde_str")]
+    pub duration: Duration,
+    /// VUs (ramping-vus) or iterations per time unit (ramping-arrival-rate).
+    pub target: u64,
+}
+
+/// The value a sequence of stages starting at `start` has at `t`.
+pub fn stage_value(start: u64, stages: &[Stage], t: Duration) -> f64 {
+    let mut from = start as f64;
+    let mut elapsed = Duration::ZERO;
+    for s in stages {
+        let end = elapsed + s.duration;
+        if t < end {
+            let frac = if s.duration.is_zero() {
+                1.0
+            } else {
+                (t - elapsed).as_secs_f64() / s.duration.as_secs_f64()
+            };
+            return from + (s.target as f64 - from) * frac;
+        }
+        from = s.target as f64;
+        elapsed = end;
+    }
+    from
+}
+
 /// How a scenario schedules its iterations (k6's executors).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "executor", rename_all = "kebab-case")]
@@ -47,6 +77,17 @@ pub enum Executor {
         /// Length of the load.
         #[serde(with = "duration::serde_str")]
         duration: Duration,
+    },
+    /// VUs follow the stages; VUs removed by a ramp-down finish their
+    /// iteration within `graceful_ramp_down`.
+    RampingVus {
+        /// VUs at the start.
+        start_vus: u64,
+        /// The stages.
+        stages: Vec<Stage>,
+        /// Grace of VUs removed by a ramp-down.
+        #[serde(with = "duration::serde_str")]
+        graceful_ramp_down: Duration,
     },
     /// `vus` VUs share `iterations` iterations in total.
     SharedIterations {
@@ -68,6 +109,35 @@ pub enum Executor {
         #[serde(with = "duration::serde_str")]
         max_duration: Duration,
     },
+    /// `rate` iterations start per `time_unit` whatever the server does.
+    ConstantArrivalRate {
+        /// Iterations per time unit.
+        rate: u64,
+        /// The unit of `rate`.
+        #[serde(with = "duration::serde_str")]
+        time_unit: Duration,
+        /// Length of the load.
+        #[serde(with = "duration::serde_str")]
+        duration: Duration,
+        /// VUs ready before the start.
+        pre_allocated_vus: u64,
+        /// Most VUs.
+        max_vus: u64,
+    },
+    /// The start rate follows the stages.
+    RampingArrivalRate {
+        /// Iterations per time unit at the start.
+        start_rate: u64,
+        /// The unit of the rates.
+        #[serde(with = "duration::serde_str")]
+        time_unit: Duration,
+        /// The stages (targets are rates).
+        stages: Vec<Stage>,
+        /// VUs ready before the start.
+        pre_allocated_vus: u64,
+        /// Most VUs.
+        max_vus: u64,
+    },
 }
 
 impl Executor {
@@ -77,15 +147,24 @@ impl Executor {
             Executor::ConstantVus { vus, .. }
             | Executor::SharedIterations { vus, .. }
             | Executor::PerVuIterations { vus, .. } => *vus,
+            Executor::RampingVus {
+                start_vus, stages, ..
+            } => stages.iter().map(|s| s.target).fold(*start_vus, u64::max),
+            Executor::ConstantArrivalRate { max_vus, .. }
+            | Executor::RampingArrivalRate { max_vus, .. } => *max_vus,
         }
     }
 
     /// The planned length of the load, before any graceful stop.
     pub fn planned_duration(&self) -> Duration {
         match self {
-            Executor::ConstantVus { duration, .. } => *duration,
+            Executor::ConstantVus { duration, .. }
+            | Executor::ConstantArrivalRate { duration, .. } => *duration,
             Executor::SharedIterations { max_duration, .. }
             | Executor::PerVuIterations { max_duration, .. } => *max_duration,
+            Executor::RampingVus { stages, .. } | Executor::RampingArrivalRate { stages, .. } => {
+                stages.iter().map(|s| s.duration).sum()
+            }
         }
     }
 
@@ -93,9 +172,20 @@ impl Executor {
     pub fn name(&self) -> &'static str {
         match self {
             Executor::ConstantVus { .. } => "constant-vus",
+            Executor::RampingVus { .. } => "ramping-vus",
             Executor::SharedIterations { .. } => "shared-iterations",
             Executor::PerVuIterations { .. } => "per-vu-iterations",
+            Executor::ConstantArrivalRate { .. } => "constant-arrival-rate",
+            Executor::RampingArrivalRate { .. } => "ramping-arrival-rate",
         }
+    }
+
+    /// Whether iterations start on a schedule (open model).
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self,
+            Executor::ConstantArrivalRate { .. } | Executor::RampingArrivalRate { .. }
+        )
     }
 }
 
@@ -107,11 +197,25 @@ pub struct ScenarioPlan {
     /// How iterations are scheduled.
     #[serde(flatten)]
     pub executor: Executor,
+    /// Delay from the test's start.
+    #[serde(with = "duration::serde_str")]
+    pub start_time: Duration,
     /// Time in-flight iterations get to finish once the load ends.
     #[serde(with = "duration::serde_str")]
     pub graceful_stop: Duration,
     /// Flows with their weights.
     pub flows: Vec<Flow>,
+    /// Tags on every sample of the scenario.
+    pub tags: BTreeMap<String, String>,
+    /// Variables its VUs see (`-e` ones overlaid with the scenario's).
+    pub env: BTreeMap<String, String>,
+}
+
+impl ScenarioPlan {
+    /// When the scenario's load ends, from the test's start.
+    pub fn end(&self) -> Duration {
+        self.start_time + self.executor.planned_duration()
+    }
 }
 
 /// Where a threshold was declared.
@@ -169,6 +273,15 @@ impl Plan {
     pub fn max_vus(&self) -> u64 {
         self.scenarios.iter().map(|s| s.executor.max_vus()).sum()
     }
+
+    /// When the last scenario's load ends (before graceful stops).
+    pub fn load_end(&self) -> Duration {
+        self.scenarios
+            .iter()
+            .map(ScenarioPlan::end)
+            .max()
+            .unwrap_or_default()
+    }
 }
 
 /// An SLO file: thresholds by selector (`--slo slo.toml`).
@@ -192,6 +305,8 @@ pub struct PlanInputs {
     pub cli: OptionsLayer,
     /// `--flow NAME` or `--flow NAME=WEIGHT`: run only these flows.
     pub flow_filter: Vec<String>,
+    /// `--scenario NAME`: run only these scenarios.
+    pub scenario_filter: Vec<String>,
     /// `-e KEY=VALUE`.
     pub env: BTreeMap<String, String>,
     /// HTTP settings from flags.
@@ -211,6 +326,7 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
         slo,
         cli,
         flow_filter,
+        scenario_filter,
         env,
         http,
     } = inputs;
@@ -235,14 +351,8 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
     }
     opts = opts.overridden_by(&cli);
 
-    let executor = executor_from(&opts)?;
-    let flows = select_flows(&module.flows, &flow_filter)?;
-    let scenario = ScenarioPlan {
-        name: "default".into(),
-        executor,
-        graceful_stop: opts.graceful_stop.unwrap_or(DEFAULT_GRACEFUL_STOP),
-        flows,
-    };
+    let scenarios = scenarios_from(&opts, &cli, &module.flows, &flow_filter, &env)?;
+    let scenarios = filter_scenarios(scenarios, &scenario_filter)?;
 
     let mut planned = Vec::new();
     for (key, (exprs, source)) in thresholds {
@@ -254,14 +364,68 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
 
     Ok(Plan {
         module_name: module.name,
-        scenarios: vec![scenario],
+        scenarios,
         thresholds: planned,
         env,
         http,
     })
 }
 
-fn executor_from(o: &OptionsLayer) -> anyhow::Result<Executor> {
+fn scenarios_from(
+    o: &OptionsLayer,
+    cli: &OptionsLayer,
+    module_flows: &[Flow],
+    flow_filter: &[String],
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<Vec<ScenarioPlan>> {
+    let shortcut = o.duration.is_some() || o.iterations.is_some() || o.stages.is_some();
+    let Some(declared) = &o.scenarios else {
+        let scenario = ScenarioPlan {
+            name: "default".into(),
+            executor: shortcut_executor(o)?,
+            start_time: Duration::ZERO,
+            graceful_stop: o.graceful_stop.unwrap_or(DEFAULT_GRACEFUL_STOP),
+            flows: select_flows(module_flows, flow_filter)?,
+            tags: BTreeMap::new(),
+            env: env.clone(),
+        };
+        return Ok(vec![scenario]);
+    };
+    if shortcut {
+        return Err(bad_input(
+            "options set both `scenarios` and the shortcut `duration`/`iterations`/`stages`; use one or the other",
+        ));
+    }
+    if cli.vus.is_some() {
+        return Err(bad_input(
+            "--vus alone cannot apply to the declared scenarios; give --duration, --iterations or \
+             --stage with it to replace them, or set vus per scenario in an options file",
+        ));
+    }
+    if declared.is_empty() {
+        return Err(bad_input(
+            "`scenarios` is empty; declare at least one scenario",
+        ));
+    }
+    declared
+        .iter()
+        .map(|(name, c)| scenario_plan(name, c, o, module_flows, flow_filter, env))
+        .collect()
+}
+
+fn shortcut_executor(o: &OptionsLayer) -> anyhow::Result<Executor> {
+    if let Some(stages) = &o.stages {
+        if o.duration.is_some() || o.iterations.is_some() {
+            return Err(bad_input(
+                "stages cannot be combined with duration or iterations; stages set the length",
+            ));
+        }
+        return Ok(Executor::RampingVus {
+            start_vus: o.vus.unwrap_or(0),
+            stages: stages_from("stages", stages)?,
+            graceful_ramp_down: o.graceful_stop.unwrap_or(DEFAULT_GRACEFUL_STOP),
+        });
+    }
     let vus = o.vus.unwrap_or(1);
     if vus == 0 {
         return Err(bad_input("--vus must be at least 1"));
@@ -292,6 +456,213 @@ fn executor_from(o: &OptionsLayer) -> anyhow::Result<Executor> {
             max_duration: o.max_duration.unwrap_or(DEFAULT_MAX_DURATION),
         },
     })
+}
+
+fn stages_from(what: &str, stages: &[options::StageConfig]) -> anyhow::Result<Vec<Stage>> {
+    if stages.is_empty() {
+        return Err(bad_input(format!("{what}: give at least one stage")));
+    }
+    if stages.iter().all(|s| s.duration.is_zero()) {
+        return Err(bad_input(format!("{what}: the stages last 0s in total")));
+    }
+    Ok(stages
+        .iter()
+        .map(|s| Stage {
+            duration: s.duration,
+            target: s.target,
+        })
+        .collect())
+}
+
+/// Default unit of arrival rates.
+pub const DEFAULT_TIME_UNIT: Duration = Duration::from_secs(1);
+
+fn scenario_plan(
+    name: &str,
+    c: &options::ScenarioConfig,
+    o: &OptionsLayer,
+    module_flows: &[Flow],
+    flow_filter: &[String],
+    global_env: &BTreeMap<String, String>,
+) -> anyhow::Result<ScenarioPlan> {
+    let ctx = |msg: String| bad_input(format!("scenario \"{name}\" ({}): {msg}", c.executor));
+    let set: [(&str, bool); 12] = [
+        ("vus", c.vus.is_some()),
+        ("duration", c.duration.is_some()),
+        ("iterations", c.iterations.is_some()),
+        ("max_duration", c.max_duration.is_some()),
+        ("start_vus", c.start_vus.is_some()),
+        ("stages", c.stages.is_some()),
+        ("graceful_ramp_down", c.graceful_ramp_down.is_some()),
+        ("rate", c.rate.is_some()),
+        ("start_rate", c.start_rate.is_some()),
+        ("time_unit", c.time_unit.is_some()),
+        ("pre_allocated_vus", c.pre_allocated_vus.is_some()),
+        ("max_vus", c.max_vus.is_some()),
+    ];
+    let allowed: &[&str] = match c.executor.as_str() {
+        "constant-vus" => &["vus", "duration"],
+        "ramping-vus" => &["start_vus", "stages", "graceful_ramp_down"],
+        "shared-iterations" | "per-vu-iterations" => &["vus", "iterations", "max_duration"],
+        "constant-arrival-rate" => &[
+            "rate",
+            "time_unit",
+            "duration",
+            "pre_allocated_vus",
+            "max_vus",
+        ],
+        "ramping-arrival-rate" => &[
+            "start_rate",
+            "time_unit",
+            "stages",
+            "pre_allocated_vus",
+            "max_vus",
+        ],
+        other => {
+            return Err(bad_input(format!(
+                "scenario \"{name}\": unknown executor \"{other}\"; use constant-vus, ramping-vus, \
+                 per-vu-iterations, shared-iterations, constant-arrival-rate or ramping-arrival-rate"
+            )));
+        }
+    };
+    if let Some((field, _)) = set.iter().find(|(f, on)| *on && !allowed.contains(f)) {
+        return Err(ctx(format!(
+            "`{field}` does not apply; this executor takes {}",
+            allowed.join(", ")
+        )));
+    }
+    let need = |v: Option<u64>, field: &str| -> anyhow::Result<u64> {
+        match v {
+            Some(0) => Err(ctx(format!("`{field}` must be at least 1"))),
+            Some(v) => Ok(v),
+            None => Err(ctx(format!("`{field}` is required"))),
+        }
+    };
+    let need_duration = |v: Option<Duration>, field: &str| -> anyhow::Result<Duration> {
+        match v {
+            Some(d) if d.is_zero() => Err(ctx(format!("`{field}` must be above 0s"))),
+            Some(d) => Ok(d),
+            None => Err(ctx(format!("`{field}` is required"))),
+        }
+    };
+    let pool = |pre: Option<u64>, max: Option<u64>| -> anyhow::Result<(u64, u64)> {
+        let pre = need(pre, "pre_allocated_vus")?;
+        let max = max.unwrap_or(pre);
+        if max < pre {
+            return Err(ctx(format!(
+                "max_vus ({max}) is below pre_allocated_vus ({pre})"
+            )));
+        }
+        Ok((pre, max))
+    };
+    let time_unit = match c.time_unit {
+        Some(t) if t.is_zero() => return Err(ctx("`time_unit` must be above 0s".into())),
+        t => t.unwrap_or(DEFAULT_TIME_UNIT),
+    };
+    let executor = match c.executor.as_str() {
+        "constant-vus" => Executor::ConstantVus {
+            vus: need(c.vus, "vus")?,
+            duration: need_duration(c.duration, "duration")?,
+        },
+        "ramping-vus" => Executor::RampingVus {
+            start_vus: c.start_vus.unwrap_or(0),
+            stages: stages_from(
+                &format!("scenario \"{name}\""),
+                c.stages.as_deref().unwrap_or_default(),
+            )?,
+            graceful_ramp_down: c.graceful_ramp_down.unwrap_or(DEFAULT_GRACEFUL_STOP),
+        },
+        "shared-iterations" | "per-vu-iterations" => {
+            let vus = c.vus.unwrap_or(1);
+            let iterations = c.iterations.unwrap_or(1);
+            if vus == 0 || iterations == 0 {
+                return Err(ctx("`vus` and `iterations` must be at least 1".into()));
+            }
+            let max_duration = c.max_duration.unwrap_or(DEFAULT_MAX_DURATION);
+            if c.executor == "shared-iterations" {
+                if iterations < vus {
+                    return Err(ctx(format!(
+                        "{iterations} iterations cannot keep {vus} VUs busy"
+                    )));
+                }
+                Executor::SharedIterations {
+                    vus,
+                    iterations,
+                    max_duration,
+                }
+            } else {
+                Executor::PerVuIterations {
+                    vus,
+                    iterations,
+                    max_duration,
+                }
+            }
+        }
+        "constant-arrival-rate" => {
+            let (pre_allocated_vus, max_vus) = pool(c.pre_allocated_vus, c.max_vus)?;
+            Executor::ConstantArrivalRate {
+                rate: need(c.rate, "rate")?,
+                time_unit,
+                duration: need_duration(c.duration, "duration")?,
+                pre_allocated_vus,
+                max_vus,
+            }
+        }
+        _ => {
+            let (pre_allocated_vus, max_vus) = pool(c.pre_allocated_vus, c.max_vus)?;
+            Executor::RampingArrivalRate {
+                start_rate: c.start_rate.unwrap_or(0),
+                time_unit,
+                stages: stages_from(
+                    &format!("scenario \"{name}\""),
+                    c.stages.as_deref().unwrap_or_default(),
+                )?,
+                pre_allocated_vus,
+                max_vus,
+            }
+        }
+    };
+    let flows = match (&c.flow, &c.flows) {
+        (Some(_), Some(_)) => return Err(ctx("set `flow` or `flows`, not both".into())),
+        (Some(f), None) => select_flows(module_flows, std::slice::from_ref(f))?,
+        (None, Some(map)) => select_flows(
+            module_flows,
+            &map.iter()
+                .map(|(k, w)| format!("{k}={w}"))
+                .collect::<Vec<_>>(),
+        )?,
+        (None, None) => select_flows(module_flows, flow_filter)?,
+    };
+    let mut env = global_env.clone();
+    env.extend(c.env.clone().unwrap_or_default());
+    Ok(ScenarioPlan {
+        name: name.to_owned(),
+        executor,
+        start_time: c.start_time.unwrap_or_default(),
+        graceful_stop: c
+            .graceful_stop
+            .or(o.graceful_stop)
+            .unwrap_or(DEFAULT_GRACEFUL_STOP),
+        flows,
+        tags: c.tags.clone().unwrap_or_default(),
+        env,
+    })
+}
+
+fn filter_scenarios(all: Vec<ScenarioPlan>, only: &[String]) -> anyhow::Result<Vec<ScenarioPlan>> {
+    if only.is_empty() {
+        return Ok(all);
+    }
+    for name in only {
+        if !all.iter().any(|s| &s.name == name) {
+            let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+            return Err(bad_input(format!(
+                "unknown scenario \"{name}\"; the plan has: {}",
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(all.into_iter().filter(|s| only.contains(&s.name)).collect())
 }
 
 fn select_flows(declared: &[Flow], filter: &[String]) -> anyhow::Result<Vec<Flow>> {
@@ -395,6 +766,7 @@ mod tests {
             slo: None,
             cli,
             flow_filter: vec![],
+            scenario_filter: vec![],
             env: BTreeMap::new(),
             http: HttpSettings {
                 default_timeout: Duration::from_secs(60),

@@ -43,10 +43,126 @@ pub struct OptionsLayer {
         skip_serializing_if = "Option::is_none"
     )]
     pub graceful_stop: Option<Duration>,
+    /// Ramping-VU stages of the single-scenario shortcut (k6's `stages`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Vec<StageConfig>>,
+    /// Named scenarios run together (k6's `scenarios`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenarios: Option<BTreeMap<String, ScenarioConfig>>,
     /// Selector -> threshold expressions (k6's `thresholds`). Per selector,
     /// a later layer replaces an earlier one; `[]` removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<BTreeMap<String, Vec<String>>>,
+}
+
+/// One stage: move linearly to `target` (VUs, or iterations per time unit
+/// in ramping-arrival-rate) over `duration`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageConfig {
+    /// How long the stage lasts.
+    #[serde(with = "super::duration::serde_str")]
+    pub duration: Duration,
+    /// Value reached at its end.
+    pub target: u64,
+}
+
+/// A scenario as written in a file or `describe()` (k6's scenario object,
+/// snake_case, with k6's camelCase names accepted as aliases). Which fields
+/// apply depends on `executor`; the plan checks that.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioConfig {
+    /// constant-vus, ramping-vus, per-vu-iterations, shared-iterations,
+    /// constant-arrival-rate or ramping-arrival-rate.
+    pub executor: String,
+    /// Delay from the test's start.
+    #[serde(
+        default,
+        alias = "startTime",
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub start_time: Option<Duration>,
+    /// Time in-flight iterations get when the scenario ends.
+    #[serde(
+        default,
+        alias = "gracefulStop",
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub graceful_stop: Option<Duration>,
+    /// Run only this flow (k6's `exec`).
+    #[serde(default, alias = "exec", skip_serializing_if = "Option::is_none")]
+    pub flow: Option<String>,
+    /// Run these flows with these weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flows: Option<BTreeMap<String, u32>>,
+    /// Tags added to every sample of the scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+    /// Variables for the scenario's VUs, over the `-e` ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
+    /// VUs (constant-vus, per-vu-iterations, shared-iterations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vus: Option<u64>,
+    /// Length (constant-vus, constant-arrival-rate).
+    #[serde(
+        default,
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub duration: Option<Duration>,
+    /// Iterations (per VU or shared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<u64>,
+    /// Cap of iteration-based executors.
+    #[serde(
+        default,
+        alias = "maxDuration",
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_duration: Option<Duration>,
+    /// VUs at the start (ramping-vus).
+    #[serde(default, alias = "startVUs", skip_serializing_if = "Option::is_none")]
+    pub start_vus: Option<u64>,
+    /// Stages (ramping-vus, ramping-arrival-rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Vec<StageConfig>>,
+    /// Time a VU removed by a ramp-down gets to finish its iteration.
+    #[serde(
+        default,
+        alias = "gracefulRampDown",
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub graceful_ramp_down: Option<Duration>,
+    /// Iterations started per `time_unit` (constant-arrival-rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<u64>,
+    /// Rate at the start (ramping-arrival-rate).
+    #[serde(default, alias = "startRate", skip_serializing_if = "Option::is_none")]
+    pub start_rate: Option<u64>,
+    /// The unit of `rate` (default 1s).
+    #[serde(
+        default,
+        alias = "timeUnit",
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub time_unit: Option<Duration>,
+    /// VUs initialised before an arrival-rate scenario starts.
+    #[serde(
+        default,
+        alias = "preAllocatedVUs",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub pre_allocated_vus: Option<u64>,
+    /// Most VUs an arrival-rate scenario may grow to.
+    #[serde(default, alias = "maxVUs", skip_serializing_if = "Option::is_none")]
+    pub max_vus: Option<u64>,
 }
 
 impl OptionsLayer {
@@ -71,18 +187,27 @@ impl OptionsLayer {
                 a.clone_from(b);
             }
         }
-        // `duration` and `iterations` choose the load's shape together: a
-        // layer naming either replaces both, so `--duration 1m` over a
-        // module's `iterations = 1` means one minute, not one iteration.
-        if later.duration.is_some() || later.iterations.is_some() {
+        // `duration`, `iterations`, `stages` and `scenarios` choose the
+        // load's shape together: a layer naming any of them replaces all of
+        // them, so `--duration 1m` over a module's `iterations = 1` means
+        // one minute, and `--stage` replaces a module's scenarios.
+        if later.duration.is_some()
+            || later.iterations.is_some()
+            || later.stages.is_some()
+            || later.scenarios.is_some()
+        {
             self.duration = None;
             self.iterations = None;
+            self.stages = None;
+            self.scenarios = None;
         }
         pick(&mut self.vus, &later.vus);
         pick(&mut self.duration, &later.duration);
         pick(&mut self.iterations, &later.iterations);
         pick(&mut self.max_duration, &later.max_duration);
         pick(&mut self.graceful_stop, &later.graceful_stop);
+        pick(&mut self.stages, &later.stages);
+        pick(&mut self.scenarios, &later.scenarios);
         if let Some(later_t) = &later.thresholds {
             let t = self.thresholds.get_or_insert_with(BTreeMap::new);
             for (k, v) in later_t {

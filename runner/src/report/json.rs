@@ -13,6 +13,7 @@ use crate::metrics::catalog as m;
 use crate::metrics::data::{MetricData, MetricKind, Trend};
 use crate::metrics::store::MetricStore;
 use crate::metrics::tags::TagSet;
+use crate::metrics::timeline::IntervalRecord;
 use crate::slo::ThresholdResult;
 
 /// The schema identifier; bumped on incompatible changes.
@@ -41,6 +42,10 @@ pub struct Results {
     pub metrics: Vec<MetricRecord>,
     /// Every threshold expression with its measured value.
     pub thresholds: Vec<ThresholdResult>,
+    /// Length of one interval of the time series, in seconds.
+    pub interval_s: f64,
+    /// The time series, one record per interval.
+    pub intervals: Vec<IntervalRecord>,
 }
 
 /// Runner identity.
@@ -151,12 +156,14 @@ impl Results {
                 .into(),
                 exit_code: r.outcome.code(),
                 reason: r.aborted.clone(),
-                interrupted_iterations: r.interrupted_iterations,
+                interrupted_iterations: r.interrupted_iterations(),
                 vu_init_failures: r.vu_init_failures,
             },
             endpoints: endpoints(&r.metrics, secs),
             metrics,
             thresholds: r.verdict.results.clone(),
+            interval_s: r.interval.as_secs_f64(),
+            intervals: r.intervals.clone(),
         })
     }
 

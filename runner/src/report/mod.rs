@@ -25,6 +25,19 @@ pub struct ModuleInfo {
     pub name: String,
 }
 
+impl RunReport {
+    /// Iterations cut off by a graceful stop or ramp-down.
+    pub fn interrupted_iterations(&self) -> u64 {
+        match self
+            .metrics
+            .select(crate::metrics::catalog::INTERRUPTED_ITERATIONS, &[])
+        {
+            Some(crate::metrics::data::MetricData::Counter { sum }) => sum as u64,
+            _ => 0,
+        }
+    }
+}
+
 /// Everything known at the end of a run.
 #[derive(Debug)]
 pub struct RunReport {
@@ -40,8 +53,10 @@ pub struct RunReport {
     pub metrics: MetricStore,
     /// Threshold outcomes.
     pub verdict: Verdict,
-    /// Iterations cut off at the end of the graceful stop.
-    pub interrupted_iterations: u64,
+    /// The time series.
+    pub intervals: Vec<crate::metrics::timeline::IntervalRecord>,
+    /// Its interval.
+    pub interval: Duration,
     /// VUs that could not start.
     pub vu_init_failures: u64,
     /// Why the run stopped early, if it did.

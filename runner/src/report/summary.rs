@@ -58,6 +58,43 @@ fn executor_detail(e: &crate::plan::Executor) -> String {
             max_duration,
             ..
         } => format!("{iterations} iterations per VU, max {}", fd(*max_duration)),
+        RampingVus {
+            start_vus, stages, ..
+        } => {
+            let steps: Vec<String> = stages
+                .iter()
+                .map(|s| format!("{}→{}", fd(s.duration), s.target))
+                .collect();
+            format!("from {start_vus}: {}", steps.join(", "))
+        }
+        ConstantArrivalRate {
+            rate,
+            time_unit,
+            duration,
+            pre_allocated_vus,
+            ..
+        } => format!(
+            "{rate}/{} for {} ({pre_allocated_vus} pre-allocated VUs)",
+            fd(*time_unit),
+            fd(*duration)
+        ),
+        RampingArrivalRate {
+            start_rate,
+            time_unit,
+            stages,
+            pre_allocated_vus,
+            ..
+        } => {
+            let steps: Vec<String> = stages
+                .iter()
+                .map(|s| format!("{}→{}", fd(s.duration), s.target))
+                .collect();
+            format!(
+                "from {start_rate}/{}: {} ({pre_allocated_vus} pre-allocated VUs)",
+                fd(*time_unit),
+                steps.join(", ")
+            )
+        }
     }
 }
 
@@ -174,11 +211,11 @@ fn iterations_line(out: &mut String, r: &RunReport, secs: f64) {
             let _ = writeln!(out, "  iterations ended by {kind}: {}", number(sum));
         }
     }
-    if r.interrupted_iterations > 0 {
+    let interrupted = r.interrupted_iterations();
+    if interrupted > 0 {
         let _ = writeln!(
             out,
-            "  interrupted at the end of the graceful stop: {}",
-            r.interrupted_iterations
+            "  interrupted by a graceful stop or ramp-down: {interrupted}"
         );
     }
     if r.vu_init_failures > 0 {
@@ -194,6 +231,7 @@ fn other_metrics(out: &mut String, metrics: &MetricStore, secs: f64) {
         m::ITERATIONS,
         m::ITERATION_DURATION,
         m::ITERATION_ERRORS,
+        m::INTERRUPTED_ITERATIONS,
     ];
     let mut lines = Vec::new();
     for (name, _) in metrics.metrics() {

@@ -1,0 +1,238 @@
+//! Open models: iterations start on a schedule (constant or ramping arrival
+//! rate) whatever the server does, each handed to a free VU with its
+//! scheduled start; with no VU free it is counted in `dropped_iterations`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::driver::Driver;
+use super::vu::IterationSource;
+use crate::plan::Executor;
+
+/// Start offsets of an arrival-rate scenario's iterations.
+#[derive(Debug, Clone)]
+pub struct ArrivalSchedule {
+    /// Rate per second at the start of each segment, its end rate and length.
+    segments: Vec<(f64, f64, f64)>,
+    /// Iterations started before each segment.
+    before: Vec<f64>,
+}
+
+impl ArrivalSchedule {
+    /// The schedule of an arrival-rate executor (None for other executors).
+    pub fn of(e: &Executor) -> Option<Self> {
+        let per_sec = |rate: u64, unit: Duration| rate as f64 / unit.as_secs_f64();
+        let segments: Vec<(f64, f64, f64)> = match e {
+            Executor::ConstantArrivalRate {
+                rate,
+                time_unit,
+                duration,
+                ..
+            } => {
+                let r = per_sec(*rate, *time_unit);
+                vec![(r, r, duration.as_secs_f64())]
+            }
+            Executor::RampingArrivalRate {
+                start_rate,
+                time_unit,
+                stages,
+                ..
+            } => {
+                let mut from = per_sec(*start_rate, *time_unit);
+                stages
+                    .iter()
+                    .map(|s| {
+                        let to = per_sec(s.target, *time_unit);
+                        let seg = (from, to, s.duration.as_secs_f64());
+                        from = to;
+                        seg
+                    })
+                    .collect()
+            }
+            _ => return None,
+        };
+        let mut before = Vec::with_capacity(segments.len());
+        let mut total = 0.0;
+        for (a, b, d) in &segments {
+            before.push(total);
+            total += (a + b) / 2.0 * d;
+        }
+        Some(ArrivalSchedule { segments, before })
+    }
+
+    /// Iterations the whole schedule starts: those whose start lies before
+    /// the end.
+    pub fn total(&self) -> u64 {
+        let mut n = 0;
+        while self.start_of(n).is_some() {
+            n += 1;
+        }
+        n
+    }
+
+    /// When iteration `i` (from 0) starts, as an offset from the scenario's
+    /// start: where the cumulative count of started iterations reaches `i`.
+    /// None when that lies at or past the end.
+    pub fn start_of(&self, i: u64) -> Option<Duration> {
+        let c = i as f64;
+        let mut offset = 0.0;
+        for (k, &(a, b, d)) in self.segments.iter().enumerate() {
+            let in_seg = (a + b) / 2.0 * d;
+            let local = c - self.before[k];
+            if local < in_seg - 1e-9 || (local == 0.0 && in_seg > 0.0) {
+                let tau = if (b - a).abs() < 1e-12 {
+                    local / a
+                } else {
+                    // Solve a*t + (b-a)/(2d) * t^2 = local.
+                    let slope = (b - a) / d;
+                    (-a + (a * a + 2.0 * slope * local).max(0.0).sqrt()) / slope
+                };
+                return Some(Duration::from_secs_f64(offset + tau.clamp(0.0, d)));
+            }
+            offset += d;
+        }
+        None
+    }
+}
+
+/// Runs an arrival-rate scenario: pre-allocates its VUs, then hands out
+/// scheduled starts until the schedule ends, then stops with `grace`.
+pub async fn drive(
+    d: &Driver,
+    executor: &Executor,
+    start: Instant,
+    grace: Duration,
+    dropped: &AtomicU64,
+) {
+    let (pre, max) = match executor {
+        Executor::ConstantArrivalRate {
+            pre_allocated_vus,
+            max_vus,
+            ..
+        }
+        | Executor::RampingArrivalRate {
+            pre_allocated_vus,
+            max_vus,
+            ..
+        } => (*pre_allocated_vus, *max_vus),
+        _ => unreachable!("closed models are driven by executors::closed"),
+    };
+    let Some(schedule) = ArrivalSchedule::of(executor) else {
+        return;
+    };
+    let (tx, rx) = async_channel::unbounded::<Instant>();
+    let idle = Arc::new(AtomicU64::new(0));
+    let source = || IterationSource::Scheduled {
+        tickets: rx.clone(),
+        idle: idle.clone(),
+    };
+    for _ in 0..pre {
+        d.spawn_vu(source());
+    }
+    // Like k6's init phase: pre-allocated VUs are ready before the first
+    // iteration is due, so instantiation does not count as dropped load.
+    while idle.load(Ordering::Acquire) < d.alive().min(pre) && d.alive() > 0 {
+        if d.abort.reason().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let t0 = Instant::now().max(start);
+    let mut spawned = pre;
+    let mut i = 0u64;
+    while let Some(offset) = schedule.start_of(i) {
+        let at = t0 + offset;
+        if at > Instant::now() && !d.sleep_until(at).await {
+            break;
+        }
+        let free = idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if free {
+            let _ = tx.try_send(at);
+        } else {
+            dropped.fetch_add(1, Ordering::Relaxed);
+            if spawned < max {
+                // Grow the pool for the iterations to come.
+                d.spawn_vu(source());
+                spawned += 1;
+            }
+        }
+        i += 1;
+    }
+    // Idle VUs see the closed channel and leave; busy ones get `grace`.
+    drop(tx);
+    d.stop(grace).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Stage;
+
+    fn constant(rate: u64, secs: u64) -> ArrivalSchedule {
+        ArrivalSchedule::of(&Executor::ConstantArrivalRate {
+            rate,
+            time_unit: Duration::from_secs(1),
+            duration: Duration::from_secs(secs),
+            pre_allocated_vus: 1,
+            max_vus: 1,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn constant_rate_starts_exactly_rate_times_duration() {
+        let s = constant(200, 10);
+        assert_eq!(s.total(), 2000);
+        assert_eq!(s.start_of(0), Some(Duration::ZERO));
+        assert_eq!(s.start_of(1), Some(Duration::from_millis(5)));
+        assert_eq!(s.start_of(1999), Some(Duration::from_millis(9995)));
+        assert_eq!(s.start_of(2000), None);
+        let per_minute = ArrivalSchedule::of(&Executor::ConstantArrivalRate {
+            rate: 30,
+            time_unit: Duration::from_secs(60),
+            duration: Duration::from_secs(60),
+            pre_allocated_vus: 1,
+            max_vus: 1,
+        })
+        .unwrap();
+        assert_eq!(per_minute.total(), 30);
+        assert_eq!(per_minute.start_of(1), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn ramping_rate_integrates_the_ramp() {
+        // 0 -> 100/s over 10 s starts 500 iterations, then 100/s for 5 s 500 more.
+        let s = ArrivalSchedule::of(&Executor::RampingArrivalRate {
+            start_rate: 0,
+            time_unit: Duration::from_secs(1),
+            stages: vec![
+                Stage {
+                    duration: Duration::from_secs(10),
+                    target: 100,
+                },
+                Stage {
+                    duration: Duration::from_secs(5),
+                    target: 100,
+                },
+            ],
+            pre_allocated_vus: 1,
+            max_vus: 1,
+        })
+        .unwrap();
+        let total = s.total();
+        assert!((999..=1001).contains(&total), "{total}");
+        // Half of the ramp's 500 iterations have started at t = sqrt(0.5) * 10 s.
+        let t = s.start_of(250).unwrap().as_secs_f64();
+        assert!((t - 7.0711).abs() < 0.01, "{t}");
+        // Starts never go backwards.
+        let mut last = Duration::ZERO;
+        for i in 0..total {
+            let at = s.start_of(i).unwrap();
+            assert!(at >= last);
+            last = at;
+        }
+    }
+}
