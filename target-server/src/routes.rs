@@ -32,6 +32,30 @@ pub(crate) struct AppState {
     pub(crate) stats: StatsRecorder,
     tasks: TaskStore,
     flaky_requests: AtomicU64,
+    pub(crate) stall: Stall,
+}
+
+/// A window during which every request is held before it is answered: a
+/// stalled server, for coordinated-omission tests.
+#[derive(Debug, Default)]
+pub(crate) struct Stall {
+    window: std::sync::Mutex<Option<(std::time::Instant, Duration)>>,
+}
+
+impl Stall {
+    /// Holds every request arriving until `until` for `delay`.
+    pub(crate) fn set(&self, until: std::time::Instant, delay: Duration) {
+        *self.window.lock().unwrap_or_else(|e| e.into_inner()) = Some((until, delay));
+    }
+
+    /// The delay for a request arriving now.
+    fn delay(&self) -> Option<Duration> {
+        let w = *self.window.lock().unwrap_or_else(|e| e.into_inner());
+        match w {
+            Some((until, delay)) if std::time::Instant::now() < until => Some(delay),
+            _ => None,
+        }
+    }
 }
 
 /// What a request addresses; path parameters are still unparsed.
@@ -112,6 +136,9 @@ pub(crate) async fn handle(state: &AppState, req: Request<Incoming>) -> Response
     let route = Route::parse(req.method(), req.uri().path());
     if let Some(key) = route.stats_key() {
         state.stats.record_request(key);
+        if let Some(delay) = state.stall.delay() {
+            tokio::time::sleep(delay).await;
+        }
     }
     match route {
         Route::Health => json(StatusCode::OK, &serde_json::json!({ "status": "ok" })),

@@ -95,6 +95,14 @@ impl TargetServer {
         self.ca_pem.clone()
     }
 
+    /// Stalls the server: every request arriving during the next `window`
+    /// is held for `delay` before it is answered.
+    pub fn stall(&self, window: std::time::Duration, delay: std::time::Duration) {
+        self.state
+            .stall
+            .set(std::time::Instant::now() + window, delay);
+    }
+
     /// Request and connection counts so far.
     pub fn stats(&self) -> Stats {
         self.state.stats.snapshot()

@@ -7,5 +7,6 @@ mod util;
 mod bad_input;
 mod examples;
 mod load;
+mod load_models;
 mod results;
 mod thresholds;

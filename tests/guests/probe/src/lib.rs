@@ -10,7 +10,7 @@
 //! | `batch`   | `http::batch` of 3 × `GET /ok` named `batch`                       |
 //! | `fail`    | returns `Err("deliberate failure")`                               |
 //! | `panic`   | panics (traps) when `iteration() == 0`, then succeeds             |
-//! | `sleep`   | sleeps 100 ms, then `GET /ok` named `after-sleep`                 |
+//! | `sleep`   | sleeps `PROBE_SLEEP_MS` (default 100 ms), then `GET /ok` named `after-sleep` |
 //! | `env`     | check `env passed`: `PROBE_ENV` is `yes`                          |
 //! | `abort`   | `GET /ok` named `before-abort`; aborts the test on iteration 2    |
 //!
@@ -113,7 +113,10 @@ impl Scenario for Probe {
                 }
             }
             "sleep" => {
-                sleep(Duration::from_millis(100));
+                let ms = env("PROBE_SLEEP_MS")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(100);
+                sleep(Duration::from_millis(ms));
                 let _ = self.server.get("/ok").name("after-sleep").send();
             }
             "env" => {
