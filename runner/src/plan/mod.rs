@@ -873,4 +873,130 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("cannot keep 5 VUs busy"));
     }
+
+    fn scenario(executor: &str) -> options::ScenarioConfig {
+        options::ScenarioConfig {
+            executor: executor.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn declared_scenarios_and_their_replacement_by_shortcuts() {
+        let mut i = inputs(OptionsLayer::default());
+        let mut a = scenario("constant-vus");
+        a.vus = Some(3);
+        a.duration = Some(Duration::from_secs(5));
+        a.env = Some(BTreeMap::from([("K".to_string(), "scenario".to_string())]));
+        a.tags = Some(BTreeMap::from([("class".to_string(), "a".to_string())]));
+        let mut b = scenario("constant-arrival-rate");
+        b.rate = Some(10);
+        b.duration = Some(Duration::from_secs(5));
+        b.pre_allocated_vus = Some(4);
+        b.start_time = Some(Duration::from_secs(2));
+        i.config = Some(OptionsLayer {
+            scenarios: Some(BTreeMap::from([("a".to_string(), a), ("b".to_string(), b)])),
+            ..Default::default()
+        });
+        i.env = BTreeMap::from([
+            ("K".to_string(), "global".to_string()),
+            ("G".to_string(), "1".to_string()),
+        ]);
+        let plan = resolve(i).unwrap();
+        assert_eq!(plan.scenarios.len(), 2);
+        let (a, b) = (&plan.scenarios[0], &plan.scenarios[1]);
+        assert_eq!(a.env["K"], "scenario");
+        assert_eq!(a.env["G"], "1");
+        assert_eq!(a.tags["class"], "a");
+        assert_eq!(b.executor.max_vus(), 4);
+        assert!(b.executor.is_open());
+        assert_eq!(b.end(), Duration::from_secs(7));
+        assert_eq!(plan.load_end(), Duration::from_secs(7));
+        assert_eq!(plan.max_vus(), 7);
+
+        // A --stage on the command line replaces the declared scenarios.
+        let mut i = inputs(OptionsLayer {
+            stages: Some(vec![options::StageConfig {
+                duration: Duration::from_secs(10),
+                target: 50,
+            }]),
+            ..Default::default()
+        });
+        i.config = Some(OptionsLayer {
+            scenarios: Some(BTreeMap::from([(
+                "a".to_string(),
+                scenario("constant-vus"),
+            )])),
+            ..Default::default()
+        });
+        let plan = resolve(i).unwrap();
+        assert_eq!(plan.scenarios[0].name, "default");
+        assert_eq!(plan.scenarios[0].executor.name(), "ramping-vus");
+        assert_eq!(plan.scenarios[0].executor.max_vus(), 50);
+    }
+
+    #[test]
+    fn conflicting_load_shapes_are_bad_input() {
+        // --vus alone cannot resize declared scenarios.
+        let mut i = inputs(OptionsLayer {
+            vus: Some(9),
+            ..Default::default()
+        });
+        let mut a = scenario("constant-vus");
+        a.vus = Some(1);
+        a.duration = Some(Duration::from_secs(1));
+        i.config = Some(OptionsLayer {
+            scenarios: Some(BTreeMap::from([("a".to_string(), a)])),
+            ..Default::default()
+        });
+        let err = resolve(i).unwrap_err();
+        assert!(err.to_string().contains("--vus alone"), "{err}");
+        // One layer naming both scenarios and a shortcut.
+        let mut i = inputs(OptionsLayer::default());
+        i.config = Some(OptionsLayer {
+            duration: Some(Duration::from_secs(1)),
+            scenarios: Some(BTreeMap::new()),
+            ..Default::default()
+        });
+        let err = resolve(i).unwrap_err();
+        assert!(
+            err.to_string().contains("either") || err.to_string().contains("one or the other"),
+            "{err}"
+        );
+        // max_vus below the pre-allocated pool.
+        let mut i = inputs(OptionsLayer::default());
+        let mut b = scenario("ramping-arrival-rate");
+        b.stages = Some(vec![options::StageConfig {
+            duration: Duration::from_secs(1),
+            target: 5,
+        }]);
+        b.pre_allocated_vus = Some(10);
+        b.max_vus = Some(2);
+        i.config = Some(OptionsLayer {
+            scenarios: Some(BTreeMap::from([("b".to_string(), b)])),
+            ..Default::default()
+        });
+        let err = resolve(i).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("max_vus (2) is below pre_allocated_vus (10)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn stage_values_interpolate() {
+        let stages = [
+            Stage {
+                duration: Duration::from_secs(10),
+                target: 100,
+            },
+            Stage {
+                duration: Duration::ZERO,
+                target: 7,
+            },
+        ];
+        assert_eq!(stage_value(0, &stages, Duration::from_secs(5)), 50.0);
+        assert_eq!(stage_value(0, &stages, Duration::from_secs(10)), 7.0);
+    }
 }
