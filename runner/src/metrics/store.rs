@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::catalog as m;
-use super::data::{MetricData, MetricKind};
+use super::data::{MetricData, MetricKind, Trend};
 use super::recorder::{Shard, split_other_key};
 use super::tags::TagSet;
 
@@ -190,6 +190,32 @@ impl MetricStore {
             }
         }
         out
+    }
+
+    /// Per request name, its `http_req_duration` and failed count; with
+    /// `all`, a last row named "all" for every request together.
+    pub fn requests_by_name(&self, all: bool) -> Vec<(String, Trend, u64)> {
+        let failed = self.group_by(m::HTTP_REQ_FAILED, "name");
+        let failures = |d: Option<&MetricData>| match d {
+            Some(MetricData::Rate { passes, .. }) => *passes,
+            _ => 0,
+        };
+        let mut rows: Vec<(String, Trend, u64)> = self
+            .group_by(m::HTTP_REQ_DURATION, "name")
+            .into_iter()
+            .filter_map(|(name, d)| match d {
+                MetricData::Trend(t) => {
+                    let f = failures(failed.get(&name));
+                    Some((name, t, f))
+                }
+                _ => None,
+            })
+            .collect();
+        if all && let Some(MetricData::Trend(t)) = self.select(m::HTTP_REQ_DURATION, &[]) {
+            let f = failures(self.select(m::HTTP_REQ_FAILED, &[]).as_ref());
+            rows.push(("all".into(), t, f));
+        }
+        rows
     }
 
     fn series_of<'a>(

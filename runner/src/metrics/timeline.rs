@@ -191,14 +191,8 @@ fn counter(store: &MetricStore, metric: &str) -> u64 {
 
 fn summarise(k: u64, interval: Duration, p: &Pending) -> IntervalRecord {
     let s = &p.store;
-    let failed = s.group_by(m::HTTP_REQ_FAILED, "name");
     let mut by_name = BTreeMap::new();
-    for (name, d) in s.group_by(m::HTTP_REQ_DURATION, "name") {
-        let MetricData::Trend(t) = d else { continue };
-        let errors = match failed.get(&name) {
-            Some(MetricData::Rate { passes, .. }) => *passes,
-            _ => 0,
-        };
+    for (name, t, errors) in s.requests_by_name(false) {
         by_name.insert(
             name,
             NameInterval {

@@ -301,30 +301,13 @@ fn record(name: &str, tags: &TagSet, d: &MetricData, secs: f64) -> anyhow::Resul
 }
 
 fn endpoints(metrics: &MetricStore, secs: f64) -> BTreeMap<String, EndpointSummary> {
-    let mut out = BTreeMap::new();
-    let durations = metrics.group_by(m::HTTP_REQ_DURATION, "name");
-    let failed = metrics.group_by(m::HTTP_REQ_FAILED, "name");
-    let all = metrics
-        .select(m::HTTP_REQ_DURATION, &[])
-        .map(|d| ("all".to_owned(), d, metrics.select(m::HTTP_REQ_FAILED, &[])));
-    let rows = durations
+    let z = |v: f64| if v.is_finite() { v } else { 0.0 };
+    metrics
+        .requests_by_name(true)
         .into_iter()
-        .map(|(n, d)| {
-            let f = failed.get(&n).cloned();
-            (n, d, f)
-        })
-        .chain(all);
-    for (name, d, f) in rows {
-        let MetricData::Trend(t) = d else { continue };
-        let errors = match f {
-            Some(MetricData::Rate { passes, .. }) => passes,
-            _ => 0,
-        };
-        let n = t.count();
-        let z = |v: f64| if v.is_finite() { v } else { 0.0 };
-        out.insert(
-            name,
-            EndpointSummary {
+        .map(|(name, t, errors)| {
+            let n = t.count();
+            let summary = EndpointSummary {
                 total_requests: n,
                 rps: if secs > 0.0 { n as f64 / secs } else { 0.0 },
                 error_count: errors,
@@ -340,8 +323,8 @@ fn endpoints(metrics: &MetricStore, secs: f64) -> BTreeMap<String, EndpointSumma
                 p95: z(t.percentile(95.0)),
                 p99: z(t.percentile(99.0)),
                 max: z(t.max()),
-            },
-        );
-    }
-    out
+            };
+            (name, summary)
+        })
+        .collect()
 }

@@ -60,13 +60,7 @@ fn executor_detail(e: &crate::plan::Executor) -> String {
         } => format!("{iterations} iterations per VU, max {}", fd(*max_duration)),
         RampingVus {
             start_vus, stages, ..
-        } => {
-            let steps: Vec<String> = stages
-                .iter()
-                .map(|s| format!("{}→{}", fd(s.duration), s.target))
-                .collect();
-            format!("from {start_vus}: {}", steps.join(", "))
-        }
+        } => format!("from {start_vus}: {}", stage_list(stages)),
         ConstantArrivalRate {
             rate,
             time_unit,
@@ -84,32 +78,40 @@ fn executor_detail(e: &crate::plan::Executor) -> String {
             stages,
             pre_allocated_vus,
             ..
-        } => {
-            let steps: Vec<String> = stages
-                .iter()
-                .map(|s| format!("{}→{}", fd(s.duration), s.target))
-                .collect();
-            format!(
-                "from {start_rate}/{}: {} ({pre_allocated_vus} pre-allocated VUs)",
-                fd(*time_unit),
-                steps.join(", ")
-            )
-        }
+        } => format!(
+            "from {start_rate}/{}: {} ({pre_allocated_vus} pre-allocated VUs)",
+            fd(*time_unit),
+            stage_list(stages)
+        ),
     }
+}
+
+/// Stages as `30s→100, 1m→100`.
+fn stage_list(stages: &[crate::plan::Stage]) -> String {
+    stages
+        .iter()
+        .map(|s| {
+            format!(
+                "{}→{}",
+                crate::plan::duration::format_duration(s.duration),
+                s.target
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 const TREND_COLS: [(&str, f64); 4] = [("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0)];
 
 fn requests_table(out: &mut String, metrics: &MetricStore, secs: f64) {
-    let durations = metrics.group_by(m::HTTP_REQ_DURATION, "name");
-    if durations.is_empty() {
+    let rows = metrics.requests_by_name(true);
+    if rows.is_empty() {
         let _ = writeln!(out, "\n  no HTTP requests were made");
         return;
     }
-    let failed = metrics.group_by(m::HTTP_REQ_FAILED, "name");
-    let width = durations
-        .keys()
-        .map(|k| k.chars().count())
+    let width = rows
+        .iter()
+        .map(|r| r.0.chars().count())
         .max()
         .unwrap_or(0)
         .max(8)
@@ -119,25 +121,11 @@ fn requests_table(out: &mut String, metrics: &MetricStore, secs: f64) {
         "\n  {:<width$}{:>9}{:>9}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
         "REQUESTS", "count", "rate/s", "failed", "min", "avg", "p50", "p90", "p95", "p99", "max"
     );
-    let mut rows: Vec<(String, Option<MetricData>, Option<MetricData>)> = durations
-        .into_iter()
-        .map(|(name, d)| {
-            let f = failed.get(&name).cloned();
-            (name, Some(d), f)
-        })
-        .collect();
-    rows.push((
-        "all".into(),
-        metrics.select(m::HTTP_REQ_DURATION, &[]),
-        metrics.select(m::HTTP_REQ_FAILED, &[]),
-    ));
-    for (name, d, f) in rows {
-        let Some(MetricData::Trend(t)) = d else {
-            continue;
-        };
-        let fail_rate = match f {
-            Some(MetricData::Rate { passes, total }) if total > 0 => passes as f64 / total as f64,
-            _ => 0.0,
+    for (name, t, failed) in rows {
+        let fail_rate = if t.count() > 0 {
+            failed as f64 / t.count() as f64
+        } else {
+            0.0
         };
         let mut line = format!(
             "  {:<width$}{:>9}{:>9.1}{:>9}{:>10}{:>10}",
