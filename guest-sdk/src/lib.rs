@@ -14,6 +14,8 @@
 //! | `@task(3)`                               | [`Description::flow`]`("list", 3)`           |
 //! | `on_start`                               | [`Scenario::init_vu`]                        |
 //! | `export const options = {...}`           | [`Description`] builder                      |
+//! | `options.stages`                         | [`Description::stages`]                      |
+//! | `options.scenarios` / executors          | [`Description::scenario`], [`Executor`]      |
 //!
 //! # Example
 //!
@@ -80,6 +82,7 @@
 //! - [`metrics`]: custom counters, gauges, rates and trends.
 //! - [`runtime`] and [`log`]: VU id, iteration, `-e` variables, logging, abort.
 //! - [`scenario`]: the [`Scenario`] trait and its [`Description`].
+//! - [`executor`]: [`Stage`]s and the [`Executor`]s of named scenarios.
 //!
 //! [wasm-slo]: https://github.com/wasm-slo/wasm-slo
 
@@ -102,6 +105,7 @@ pub mod wit {
 
 pub mod check;
 pub mod error;
+pub mod executor;
 pub mod http;
 pub mod log;
 pub mod metrics;
@@ -114,6 +118,7 @@ mod convert;
 
 pub use check::{check, check_response, check_status, check_with_tags};
 pub use error::{Context, Error, Result, fail};
+pub use executor::{Executor, Stage};
 pub use http::{Client, HttpError, RequestBuilder, Response};
 pub use runtime::{abort, env, env_or, iteration, scenario_name, vu_id};
 pub use scenario::{Description, Scenario, SetupData};
@@ -132,6 +137,7 @@ pub use serde;
 
 /// Everything a scenario usually needs: `use wasm_slo_sdk::prelude::*;`.
 pub mod prelude {
+    pub use crate::executor::{Executor, Stage};
     pub use crate::http::{self, Client, HttpError, RequestBuilder, Response};
     pub use crate::metrics::{Counter, Gauge, Rate, Trend};
     pub use crate::runtime::{env, env_or, iteration, scenario_name, vu_id};

@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::executor::{Executor, ExecutorKind, OrderedMap, Stage};
 use crate::time::format_duration;
 use crate::wit::exports::wasm_slo::scenario::scenario as wit;
 
@@ -144,6 +145,43 @@ pub struct Flow {
 ///
 /// Options become a JSON object in the runner's options schema; keys that
 /// were not set are left out, so the runner's own defaults apply.
+///
+/// # Load shape
+///
+/// The load is shaped one of two ways, not both (the runner refuses options
+/// that mix them):
+///
+/// - a single scenario through the shortcuts: [`vus`](Self::vus) with
+///   [`duration`](Self::duration) (constant VUs) or
+///   [`iterations`](Self::iterations) (shared iterations), or
+///   [`stages`](Self::stages) (ramping VUs from `vus`, else 0);
+/// - named [`scenario`](Self::scenario)s, each with its
+///   [`Executor`], run together.
+///
+/// ```
+/// use wasm_slo_sdk::{Description, Executor, Stage};
+///
+/// let ramp = Description::new("shop")
+///     .flow("browse", 1)
+///     .stages(&[Stage::new("30s", 10), Stage::new("1m", 10)]);
+/// assert_eq!(
+///     ramp.options_json(),
+///     r#"{"stages":[{"duration":"30s","target":10},{"duration":"1m","target":10}]}"#
+/// );
+///
+/// let mixed = Description::new("shop")
+///     .flow("browse", 1)
+///     .flow("buy", 1)
+///     .scenario("browsers", Executor::constant_vus(5, "2m").flow("browse"))
+///     .scenario(
+///         "buyers",
+///         Executor::constant_arrival_rate(10, "2m", 5).flow("buy"),
+///     );
+/// assert_eq!(
+///     mixed.options_json(),
+///     r#"{"scenarios":{"browsers":{"executor":"constant-vus","vus":5,"duration":"2m","flow":"browse"},"buyers":{"executor":"constant-arrival-rate","rate":10,"duration":"2m","pre_allocated_vus":5,"flow":"buy"}}}"#
+/// );
+/// ```
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct Description {
@@ -151,17 +189,21 @@ pub struct Description {
     flows: Vec<Flow>,
     /// Options in the order they were first set.
     options: Vec<(String, Value)>,
+    /// Scenario name -> its JSON object (text), in the order first added.
+    scenarios: OrderedMap<String>,
     /// `(metric selector, conditions)` in the order first added.
     thresholds: Vec<(String, Vec<String>)>,
 }
 
-/// Options with their own builder methods, in the order they are written.
+/// Options with their own builder methods, in the order they are written
+/// (`scenarios` and `thresholds` come after them).
 const KNOWN_OPTIONS: &[&str] = &[
     "vus",
     "duration",
     "iterations",
     "max_duration",
     "graceful_stop",
+    "stages",
 ];
 
 impl Description {
@@ -172,6 +214,7 @@ impl Description {
             name: name.into(),
             flows: Vec::new(),
             options: Vec::new(),
+            scenarios: OrderedMap::default(),
             thresholds: Vec::new(),
         }
     }
@@ -212,6 +255,34 @@ impl Description {
         self.option("graceful_stop", duration.to_option_string())
     }
 
+    /// Ramps VUs through `stages` (k6's `stages` shortcut), starting from
+    /// [`vus`](Self::vus), else 0; the stages set the length, so do not
+    /// combine them with [`duration`](Self::duration),
+    /// [`iterations`](Self::iterations) or [`scenario`](Self::scenario).
+    /// Replaces earlier stages.
+    ///
+    /// `.stages(&[Stage::new("30s", 10), Stage::new("1m", 10), Stage::new("10s", 0)])`
+    pub fn stages(self, stages: &[Stage]) -> Self {
+        let value = serde_json::to_value(stages).expect("stages always serialize to JSON");
+        self.option("stages", value)
+    }
+
+    /// Adds a named scenario (an entry of k6's `scenarios`) run by
+    /// `executor`; adding a name again replaces its scenario. Scenarios are
+    /// an alternative to the [`duration`](Self::duration),
+    /// [`iterations`](Self::iterations) and [`stages`](Self::stages)
+    /// shortcuts: the runner refuses options that set both.
+    ///
+    /// `.scenario("smoke", Executor::constant_vus(1, "30s").flow("health"))`
+    pub fn scenario<K: ExecutorKind>(
+        mut self,
+        name: impl Into<String>,
+        executor: Executor<K>,
+    ) -> Self {
+        self.scenarios.insert(name.into(), executor.to_json());
+        self
+    }
+
     /// Adds threshold conditions on a metric, in k6's syntax:
     /// `.threshold("http_req_duration{name:\"GET /tasks\"}", &["p(95)<500ms"])`.
     /// Calling it again for the same metric adds to its conditions.
@@ -225,9 +296,10 @@ impl Description {
         self
     }
 
-    /// Sets any option of the runner's schema (e.g. `stages`, `scenarios`),
-    /// replacing an earlier value of the key. Setting `"thresholds"` this way
-    /// replaces those added with [`threshold`](Self::threshold).
+    /// Sets any option of the runner's schema, replacing an earlier value
+    /// of the key. Setting `"scenarios"` or `"thresholds"` this way replaces
+    /// those added with [`scenario`](Self::scenario) or
+    /// [`threshold`](Self::threshold).
     pub fn option(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         let key = key.into();
         let value = value.into();
@@ -250,49 +322,56 @@ impl Description {
 
     /// The options as the JSON object handed to the runner: the known keys
     /// first (`vus`, `duration`, `iterations`, `max_duration`,
-    /// `graceful_stop`, `thresholds`), then other options in the order set.
+    /// `graceful_stop`, `stages`, `scenarios`, `thresholds`), then other
+    /// options in the order set.
     pub fn options_json(&self) -> String {
-        let mut entries: Vec<(&str, Value)> = Vec::new();
-        for key in KNOWN_OPTIONS {
-            if let Some((_, v)) = self.options.iter().find(|(k, _)| k == key) {
-                entries.push((key, v.clone()));
-            }
+        /// `{"key":json,...}` from keys and their JSON texts.
+        fn object<'a>(entries: impl IntoIterator<Item = (&'a str, String)>) -> String {
+            let body = entries
+                .into_iter()
+                .map(|(key, json)| format!("{}:{json}", Value::from(key)))
+                .collect::<Vec<_>>()
+                .join(",");
+            format!("{{{body}}}")
         }
-        let explicit_thresholds = self.options.iter().any(|(k, _)| k == "thresholds");
-        let mut out = String::from("{");
-        let mut first = true;
-        let mut push = |out: &mut String, key: &str, value_json: &str| {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            out.push_str(&Value::from(key).to_string());
-            out.push(':');
-            out.push_str(value_json);
+        let set = |key: &str| {
+            self.options
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.to_string())
         };
-        for (key, value) in &entries {
-            push(&mut out, key, &value.to_string());
-        }
-        if !explicit_thresholds && !self.thresholds.is_empty() {
-            let mut t = String::from("{");
-            for (i, (metric, conditions)) in self.thresholds.iter().enumerate() {
-                if i > 0 {
-                    t.push(',');
-                }
-                t.push_str(&Value::from(metric.as_str()).to_string());
-                t.push(':');
-                t.push_str(&Value::from(conditions.clone()).to_string());
-            }
-            t.push('}');
-            push(&mut out, "thresholds", &t);
-        }
-        for (key, value) in &self.options {
-            if !KNOWN_OPTIONS.contains(&key.as_str()) {
-                push(&mut out, key, &value.to_string());
-            }
-        }
-        out.push('}');
-        out
+        let mut entries: Vec<(&str, String)> = KNOWN_OPTIONS
+            .iter()
+            .filter_map(|key| Some((*key, set(key)?)))
+            .collect();
+        // Set with `option` wins over the builder methods.
+        let scenarios = set("scenarios").or_else(|| {
+            (!self.scenarios.is_empty()).then(|| {
+                object(
+                    self.scenarios
+                        .iter()
+                        .map(|(name, json)| (name.as_str(), json.clone())),
+                )
+            })
+        });
+        let thresholds = set("thresholds").or_else(|| {
+            (!self.thresholds.is_empty()).then(|| {
+                object(self.thresholds.iter().map(|(metric, conditions)| {
+                    (metric.as_str(), Value::from(conditions.clone()).to_string())
+                }))
+            })
+        });
+        entries.extend(scenarios.map(|json| ("scenarios", json)));
+        entries.extend(thresholds.map(|json| ("thresholds", json)));
+        entries.extend(
+            self.options
+                .iter()
+                .filter(|(k, _)| {
+                    !KNOWN_OPTIONS.contains(&k.as_str()) && k != "scenarios" && k != "thresholds"
+                })
+                .map(|(k, v)| (k.as_str(), v.to_string())),
+        );
+        object(entries)
     }
 
     pub(crate) fn into_wit(self) -> wit::Description {
@@ -350,6 +429,118 @@ mod tests {
         assert_eq!(
             d.options_json(),
             r#"{"vus":2,"stages":[{"duration":"1m","target":10}],"thresholds":{"a":["count>0"]}}"#
+        );
+    }
+
+    #[test]
+    fn stages_shortcut() {
+        let d = Description::new("x")
+            .threshold("checks", &["rate>0.99"])
+            .stages(&[Stage::new("1s", 1)])
+            .vus(2)
+            .stages(&[
+                Stage::new("30s", 10),
+                Stage::new(Duration::from_secs(60), 10),
+                Stage::new("500ms", 0),
+            ])
+            .graceful_stop("5s");
+        assert_eq!(
+            d.options_json(),
+            r#"{"vus":2,"graceful_stop":"5s","stages":[{"duration":"30s","target":10},{"duration":"1m","target":10},{"duration":"500ms","target":0}],"thresholds":{"checks":["rate>0.99"]}}"#
+        );
+    }
+
+    #[test]
+    fn scenarios_of_every_executor() {
+        let d = Description::new("content-api")
+            .flow("health", 1)
+            .flow("generate", 1)
+            .flow("mixed", 1)
+            .threshold("http_req_failed", &["rate<0.01"])
+            .scenario(
+                "health",
+                Executor::constant_vus(5, "2m")
+                    .flow("health")
+                    .tag("class", "health"),
+            )
+            .scenario(
+                "spike",
+                Executor::ramping_vus(0, &[Stage::new("10s", 100), Stage::new("2m", 100)])
+                    .graceful_ramp_down("30s")
+                    .start_time("30s"),
+            )
+            .scenario(
+                "open",
+                Executor::constant_arrival_rate(200, "10m", 50)
+                    .time_unit("1s")
+                    .max_vus(200)
+                    .flows(&[("mixed", 3), ("health", 1)])
+                    .env("TOPIC", "news"),
+            )
+            .scenario(
+                "ramp-rate",
+                Executor::ramping_arrival_rate(0, &[Stage::new("1m", 50)], 10)
+                    .time_unit(Duration::from_secs(60))
+                    .graceful_stop("10s"),
+            )
+            .scenario("once", Executor::per_vu_iterations(3, 1))
+            .scenario(
+                "batch",
+                Executor::shared_iterations(2, 100).max_duration("1m"),
+            );
+        let expected = json!({
+            "scenarios": {
+                "health": {
+                    "executor": "constant-vus", "vus": 5, "duration": "2m",
+                    "flow": "health", "tags": {"class": "health"}
+                },
+                "spike": {
+                    "executor": "ramping-vus", "start_vus": 0,
+                    "stages": [{"duration": "10s", "target": 100}, {"duration": "2m", "target": 100}],
+                    "graceful_ramp_down": "30s", "start_time": "30s"
+                },
+                "open": {
+                    "executor": "constant-arrival-rate", "rate": 200, "time_unit": "1s",
+                    "duration": "10m", "pre_allocated_vus": 50, "max_vus": 200,
+                    "flows": {"mixed": 3, "health": 1}, "env": {"TOPIC": "news"}
+                },
+                "ramp-rate": {
+                    "executor": "ramping-arrival-rate", "start_rate": 0, "time_unit": "1m",
+                    "stages": [{"duration": "1m", "target": 50}], "pre_allocated_vus": 10,
+                    "graceful_stop": "10s"
+                },
+                "once": {"executor": "per-vu-iterations", "vus": 3, "iterations": 1},
+                "batch": {
+                    "executor": "shared-iterations", "vus": 2, "iterations": 100,
+                    "max_duration": "1m"
+                }
+            },
+            "thresholds": {"http_req_failed": ["rate<0.01"]}
+        });
+        let json = d.options_json();
+        assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), expected);
+        // Scenarios keep the order they were added in, before thresholds.
+        let at = |needle: &str| json.find(needle).unwrap();
+        assert!(json.starts_with(r#"{"scenarios":{"health":{"executor":"constant-vus","vus":5,"duration":"2m","flow":"health","tags":{"class":"health"}},"spike":"#));
+        assert!(at("\"spike\"") < at("\"open\"") && at("\"ramp-rate\"") < at("\"once\""));
+        assert!(at("\"batch\"") < at("\"thresholds\""));
+    }
+
+    #[test]
+    fn scenarios_replace_by_name_and_yield_to_the_escape_hatch() {
+        let d = Description::new("x")
+            .scenario("a", Executor::constant_vus(1, "1s"))
+            .scenario("b", Executor::per_vu_iterations(1, 1))
+            .scenario("a", Executor::shared_iterations(2, 2))
+            .vus(3);
+        assert_eq!(
+            d.options_json(),
+            r#"{"vus":3,"scenarios":{"a":{"executor":"shared-iterations","vus":2,"iterations":2},"b":{"executor":"per-vu-iterations","vus":1,"iterations":1}}}"#
+        );
+        let d = d.option("scenarios", json!({"c": {"executor": "constant-vus"}}));
+        assert_eq!(
+            d.options_json(),
+            r#"{"vus":3,"scenarios":{"c":{"executor":"constant-vus"}}}"#
         );
     }
 

@@ -16,6 +16,8 @@ pub enum Outcome {
     SlosFailed,
     /// The scenario aborted the test (`runtime.abort`).
     AbortedByScenario,
+    /// An abort-on-fail threshold stopped the test.
+    AbortedByThreshold,
     /// Module, configuration or flags were invalid; nothing was run.
     BadInput,
     /// The runner itself failed (I/O, engine, every VU failing to start).
@@ -30,6 +32,7 @@ impl Outcome {
             Outcome::RuntimeFailure => 1,
             Outcome::BadInput => 2,
             Outcome::AbortedByScenario => 108,
+            Outcome::AbortedByThreshold => 98,
             Outcome::SlosFailed => 99,
         }
     }
@@ -97,6 +100,7 @@ mod tests {
             Outcome::Passed,
             Outcome::SlosFailed,
             Outcome::AbortedByScenario,
+            Outcome::AbortedByThreshold,
             Outcome::BadInput,
             Outcome::RuntimeFailure,
         ];

@@ -6,6 +6,7 @@
 //! ([`metrics`]) -> verdicts ([`slo`]) -> outputs ([`report`]). [`cli`] ties
 //! them together for each command.
 
+pub mod baseline;
 pub mod cli;
 pub mod executors;
 pub mod exit;

@@ -5,8 +5,10 @@
 mod util;
 
 mod bad_input;
+mod baseline;
 mod examples;
 mod load;
 mod load_models;
 mod results;
+mod slo;
 mod thresholds;

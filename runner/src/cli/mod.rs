@@ -1,8 +1,10 @@
 //! The command line: flags parsed by clap, then dispatched to one module per
 //! command. `main` only calls [`main`] here.
 
+mod compare;
 mod inspect;
 mod run;
+mod trend;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +28,10 @@ enum Command {
     Run(Box<RunArgs>),
     /// Show what a module declares: WIT version, flows, defaults.
     Inspect(InspectArgs),
+    /// Compare a results file with a baseline; exit 99 on a regression.
+    Compare(CompareArgs),
+    /// Show the trend of a figure over several results files.
+    Trend(TrendArgs),
 }
 
 /// Flags of `wasm-slo run`.
@@ -90,6 +96,13 @@ pub struct RunArgs {
     /// Print no summary.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Fail (exit 99) on WARN verdicts too.
+    #[arg(long)]
+    pub strict: bool,
+    /// Compare with this baseline results file and fail (exit 99) on a
+    /// regression (rules: the SLO file's `[regression]`, else seed 003's).
+    #[arg(long, value_name = "RESULTS.json")]
+    pub baseline: Option<PathBuf>,
 }
 
 /// Flags of `wasm-slo inspect`.
@@ -103,6 +116,54 @@ pub struct InspectArgs {
     /// Variable for describe(), KEY=VALUE (repeatable).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+}
+
+/// Flags of `wasm-slo compare`. Limits are percentages (`10%`), ratios
+/// (`0.1`) or `off`; unset ones keep seed 003's rules.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline results file (e.g. from the main branch).
+    pub baseline: PathBuf,
+    /// The results file to judge.
+    pub current: PathBuf,
+    /// Largest allowed p50 increase (default: off).
+    #[arg(long, value_name = "PCT", value_parser = crate::baseline::parse_relative_limit)]
+    pub max_p50_increase: Option<crate::baseline::Limit>,
+    /// Largest allowed p95 increase (default: 20%).
+    #[arg(long, value_name = "PCT", value_parser = crate::baseline::parse_relative_limit)]
+    pub max_p95_increase: Option<crate::baseline::Limit>,
+    /// Largest allowed p99 increase (default: off).
+    #[arg(long, value_name = "PCT", value_parser = crate::baseline::parse_relative_limit)]
+    pub max_p99_increase: Option<crate::baseline::Limit>,
+    /// Largest allowed decrease of requests per second (default: 15%).
+    #[arg(long, value_name = "PCT", value_parser = crate::baseline::parse_relative_limit)]
+    pub max_rps_decrease: Option<crate::baseline::Limit>,
+    /// Largest allowed error-rate increase in percentage points (default: 5pp).
+    #[arg(long, value_name = "PP", value_parser = crate::baseline::parse_points_limit)]
+    pub max_error_rate_increase: Option<crate::baseline::Limit>,
+    /// Compare only this request name (repeatable; `all` is the aggregate).
+    #[arg(long = "name", value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flags of `wasm-slo trend`.
+#[derive(Debug, Args)]
+pub struct TrendArgs {
+    /// Results files, in any order (sorted by their start).
+    #[arg(required = true, value_name = "RESULTS")]
+    pub files: Vec<PathBuf>,
+    /// The figure: p50, p95, p99, mean, rps or error_rate.
+    #[arg(long, default_value = "p95")]
+    pub metric: crate::baseline::Metric,
+    /// The request name (`all` is the aggregate).
+    #[arg(long, default_value = "all")]
+    pub name: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_stage(s: &str) -> Result<crate::plan::options::StageConfig, String> {
@@ -140,6 +201,8 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(*args).await,
             Command::Inspect(args) => inspect::inspect(args).await,
+            Command::Compare(args) => compare::compare(args),
+            Command::Trend(args) => trend::trend(args),
         }
     });
     match result {

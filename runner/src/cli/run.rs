@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{RunArgs, parse_env};
+use crate::baseline;
 use crate::executors::{LoadInputs, run_load};
 use crate::exit::{Outcome, bad_input};
 use crate::host::http_client::{ClientConfig, tls_config};
-use crate::host::{AbortSignal, ErrorLog, HostState, RunShared};
+use crate::host::{AbortCause, AbortSignal, ErrorLog, HostState, RunShared};
 use crate::metrics::recorder;
 use crate::plan::options::OptionsLayer;
 use crate::plan::{self, HttpSettings, PlanInputs, SloFile};
@@ -121,6 +122,7 @@ pub(super) fn shared_state(
             user_agent: format!("wasm-slo/{}", env!("CARGO_PKG_VERSION")),
         }),
         abort: AbortSignal::default(),
+        status_policy: Default::default(),
         vu_memory: usize::try_from(vu_memory_mib << 20).unwrap_or(usize::MAX),
         errors: ErrorLog::default(),
     }))
@@ -144,6 +146,8 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         .as_deref()
         .map(plan::options::read_config_file::<SloFile>)
         .transpose()?;
+    // A bad baseline is refused before any load, not after it.
+    let baseline_results = args.baseline.as_deref().map(baseline::load).transpose()?;
     let shared = shared_state(env.clone(), &http, args.vu_memory)?;
     let mut prepared = prepare(&args.module, args.vu_memory, args.no_cache, shared.clone()).await?;
     let defaults = prepared.control.describe().await?;
@@ -172,6 +176,8 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         env,
         http,
     })?;
+
+    let _ = shared.status_policy.set(plan.status_policy.clone());
 
     // The load engine is sized for the plan's VUs; the component comes from
     // the cache the control engine just filled.
@@ -224,7 +230,11 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         _ => 0.0,
     };
     let (outcome, reason) = if let Some(r) = shared.abort.reason() {
-        (Outcome::AbortedByScenario, Some(r.to_owned()))
+        let outcome = match shared.abort.cause() {
+            Some(AbortCause::Threshold) => Outcome::AbortedByThreshold,
+            _ => Outcome::AbortedByScenario,
+        };
+        (outcome, Some(r.to_owned()))
     } else if iterations == 0.0 && load.init_failures > 0 {
         (
             Outcome::RuntimeFailure,
@@ -233,7 +243,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
                 load.first_init_failure.as_deref().unwrap_or("unknown")
             )),
         )
-    } else if !verdict.passed() {
+    } else if !verdict.passed() || (args.strict && verdict.level() == slo::Level::Warn) {
         (Outcome::SlosFailed, None)
     } else {
         (Outcome::Passed, None)
@@ -252,14 +262,35 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         aborted: reason,
         outcome,
     };
+    let mut results = Results::from_report(&report)?;
     if !args.quiet {
         print!("{}", summary::render(&report));
     }
-    // Outputs come last but never depend on the verdict: what was measured
-    // is always written.
+    let mut outcome = outcome;
+    if let (Some(path), Some(base)) = (&args.baseline, &baseline_results) {
+        let comparison = baseline::compare(base, &results, &report.plan.regression);
+        if !args.quiet {
+            println!(
+                "  BASELINE {}\n{}",
+                path.display(),
+                baseline::render_table(&comparison)
+            );
+        }
+        if outcome == Outcome::Passed && !comparison.passed() {
+            outcome = comparison.outcome();
+            results.outcome.verdict = "fail".into();
+            results.outcome.exit_code = outcome.code();
+            results.outcome.reason = Some(format!(
+                "{} regression(s) against the baseline {}",
+                comparison.regressions,
+                path.display()
+            ));
+        }
+    }
+    // Outputs never depend on the verdict: what was measured is written.
     for out in &outs {
         match out {
-            Output::Json(path) => Results::from_report(&report)?.write(path)?,
+            Output::Json(path) => results.write(path)?,
         }
     }
     Ok(outcome)

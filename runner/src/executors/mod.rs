@@ -20,12 +20,13 @@ use tokio::task::JoinSet;
 use self::driver::Driver;
 use self::vu::{RunContext, ScenarioShared, VuEvent, VuStops, WeightedFlows};
 use self::workers::{WorkerPool, WorkerReport};
-use crate::host::RunShared;
+use crate::host::{AbortCause, RunShared};
 use crate::metrics::catalog;
 use crate::metrics::store::MetricStore;
 use crate::metrics::tags::TagSet;
 use crate::metrics::timeline::{IntervalRecord, Timeline};
 use crate::plan::{Plan, ScenarioPlan};
+use crate::slo;
 use crate::wasm::instance::ScenarioRuntime;
 
 /// Inputs of the load phase.
@@ -139,7 +140,19 @@ pub async fn run_load(inputs: LoadInputs<'_>) -> anyhow::Result<LoadOutcome> {
         (vus, dropped)
     };
 
+    let aborts_on_fail = plan
+        .thresholds
+        .iter()
+        .any(|t| t.expressions.iter().any(|o| o.abort_on_fail));
+    let mut checked = 0;
     loop {
+        // Abort-on-fail thresholds are judged on every closed interval.
+        if aborts_on_fail && timeline.closed() > checked {
+            checked = timeline.closed();
+            if let Some(reason) = slo::abort_reason(plan, timeline.totals(), epoch.elapsed()) {
+                shared.abort.raise_by(AbortCause::Threshold, reason);
+            }
+        }
         tokio::select! {
             Some(r) = report_rx.recv() => timeline.add_report(r.worker, r.interval, r.shard),
             Some(ev) = event_rx.recv() => match ev {

@@ -35,6 +35,9 @@ pub struct RunShared {
     pub vu_memory: usize,
     /// Iteration errors and traps, logged a bounded number of times.
     pub errors: ErrorLog,
+    /// Statuses the SLO file accepts as success per request name; set once
+    /// the plan is resolved.
+    pub status_policy: OnceLock<crate::plan::slo_file::StatusPolicy>,
 }
 
 /// Logs the first few iteration errors and traps; the rest are only counted
@@ -80,23 +83,42 @@ impl ErrorLog {
     }
 }
 
+/// Who stopped the test early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbortCause {
+    /// The scenario called `runtime.abort`.
+    Scenario,
+    /// An abort-on-fail threshold failed.
+    Threshold,
+}
+
 /// A one-shot, run-wide stop with a reason.
 #[derive(Debug, Default, Clone)]
 pub struct AbortSignal {
     token: CancellationToken,
-    reason: Arc<OnceLock<String>>,
+    reason: Arc<OnceLock<(AbortCause, String)>>,
 }
 
 impl AbortSignal {
-    /// Raises the signal; the first reason is kept.
+    /// Raises the signal for the scenario; the first reason is kept.
     pub fn raise(&self, reason: impl Into<String>) {
-        let _ = self.reason.set(reason.into());
+        self.raise_by(AbortCause::Scenario, reason);
+    }
+
+    /// Raises the signal; the first cause and reason are kept.
+    pub fn raise_by(&self, cause: AbortCause, reason: impl Into<String>) {
+        let _ = self.reason.set((cause, reason.into()));
         self.token.cancel();
     }
 
     /// The reason, once raised.
     pub fn reason(&self) -> Option<&str> {
-        self.reason.get().map(String::as_str)
+        self.reason.get().map(|(_, r)| r.as_str())
+    }
+
+    /// The cause, once raised.
+    pub fn cause(&self) -> Option<AbortCause> {
+        self.reason.get().map(|(c, _)| *c)
     }
 
     /// Completes when raised.

@@ -13,6 +13,10 @@ pub const ITERATION_START_DELAY: &str = "iteration_start_delay";
 pub const DROPPED_ITERATIONS: &str = "dropped_iterations";
 /// Iterations cut off at the end of a graceful stop or ramp-down.
 pub const INTERRUPTED_ITERATIONS: &str = "interrupted_iterations";
+/// Share of requests answered 4xx.
+pub const HTTP_REQ_4XX: &str = "http_req_4xx";
+/// Share of requests answered 5xx.
+pub const HTTP_REQ_5XX: &str = "http_req_5xx";
 /// Requests sent.
 pub const HTTP_REQS: &str = "http_reqs";
 /// Share of requests that failed (transport error or unexpected status).
@@ -52,6 +56,8 @@ pub const DATA_RECEIVED: &str = "data_received";
 pub const BUILTINS: &[(&str, MetricKind, bool)] = &[
     (HTTP_REQS, MetricKind::Counter, false),
     (HTTP_REQ_FAILED, MetricKind::Rate, false),
+    (HTTP_REQ_4XX, MetricKind::Rate, false),
+    (HTTP_REQ_5XX, MetricKind::Rate, false),
     (HTTP_REQ_DURATION, MetricKind::Trend, true),
     (HTTP_REQ_BLOCKED, MetricKind::Trend, true),
     (HTTP_REQ_CONNECTING, MetricKind::Trend, true),

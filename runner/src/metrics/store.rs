@@ -69,6 +69,21 @@ impl MetricStore {
                     total: s.reqs,
                 },
             );
+            // The status is part of the series, so its class is too.
+            let class = tags
+                .get("status")
+                .and_then(|st| st.as_bytes().first().copied());
+            for (metric, digit) in [(m::HTTP_REQ_4XX, b'4'), (m::HTTP_REQ_5XX, b'5')] {
+                let passes = if class == Some(digit) { s.reqs } else { 0 };
+                self.add(
+                    metric,
+                    &tags,
+                    MetricData::Rate {
+                        passes,
+                        total: s.reqs,
+                    },
+                );
+            }
             self.add(m::HTTP_REQ_DURATION, &tags, MetricData::Trend(s.duration));
             self.add(m::HTTP_REQ_BLOCKED, &tags, MetricData::Trend(s.blocked));
             self.add(

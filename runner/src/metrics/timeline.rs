@@ -172,6 +172,16 @@ impl Timeline {
         self.records.push(record);
     }
 
+    /// Totals of the intervals closed so far.
+    pub fn totals(&self) -> &MetricStore {
+        &self.totals
+    }
+
+    /// Number of intervals closed so far.
+    pub fn closed(&self) -> usize {
+        self.records.len()
+    }
+
     /// Closes every open interval; returns the totals and the series.
     pub fn finish(mut self) -> (MetricStore, Vec<IntervalRecord>) {
         let keys: Vec<u64> = self.pending.keys().copied().collect();

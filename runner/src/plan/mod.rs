@@ -4,6 +4,7 @@
 
 pub mod duration;
 pub mod options;
+pub mod slo_file;
 pub mod threshold;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use self::options::OptionsLayer;
+use self::slo_file::ThresholdEntry;
 use self::threshold::{Expression, MetricSelector, check_applies};
 use crate::exit::bad_input;
 use crate::metrics::catalog;
@@ -230,13 +232,27 @@ pub enum Source {
     SloFile,
 }
 
+/// One condition on a selector, with its levels.
+#[derive(Debug, Clone, Serialize)]
+pub struct Objective {
+    /// Must hold, else FAIL.
+    pub expr: Expression,
+    /// When it fails while `expr` holds: WARN.
+    pub warning: Option<Expression>,
+    /// Stop the test as soon as `expr` fails.
+    pub abort_on_fail: bool,
+    /// Time from the start before `abort_on_fail` is evaluated.
+    #[serde(with = "duration::serde_str")]
+    pub delay_abort_eval: Duration,
+}
+
 /// The thresholds on one selector.
 #[derive(Debug, Clone, Serialize)]
 pub struct ThresholdPlan {
     /// What is measured.
     pub selector: MetricSelector,
     /// Conditions that must all hold.
-    pub expressions: Vec<Expression>,
+    pub expressions: Vec<Objective>,
     /// Where they were declared.
     pub source: Source,
 }
@@ -262,6 +278,10 @@ pub struct Plan {
     pub scenarios: Vec<ScenarioPlan>,
     /// Thresholds, by selector.
     pub thresholds: Vec<ThresholdPlan>,
+    /// Statuses accepted as success beyond each request's expected ones.
+    pub status_policy: slo_file::StatusPolicy,
+    /// Rules for comparing with a baseline.
+    pub regression: crate::baseline::RegressionRules,
     /// Variables given with `-e`.
     pub env: BTreeMap<String, String>,
     /// HTTP settings.
@@ -284,14 +304,7 @@ impl Plan {
     }
 }
 
-/// An SLO file: thresholds by selector (`--slo slo.toml`).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SloFile {
-    /// Selector -> expressions, as in k6.
-    #[serde(default)]
-    pub thresholds: BTreeMap<String, Vec<String>>,
-}
+pub use slo_file::SloFile;
 
 /// The inputs a plan is resolved from, in increasing precedence.
 pub struct PlanInputs {
@@ -331,19 +344,31 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
         http,
     } = inputs;
 
-    // Track the layer each threshold selector finally comes from.
-    let mut thresholds: BTreeMap<String, (Vec<String>, Source)> = BTreeMap::new();
-    let mut add_thresholds = |layer: Option<&BTreeMap<String, Vec<String>>>, src: Source| {
+    // Track the layer each threshold selector finally comes from; a later
+    // layer replaces a selector's list (k6 keys thresholds by selector).
+    // Selectors are compared in canonical form.
+    let mut thresholds: BTreeMap<String, (String, Vec<ThresholdEntry>, Source)> = BTreeMap::new();
+    let mut add_thresholds = |layer: Option<&BTreeMap<String, Vec<ThresholdEntry>>>,
+                              src: Source|
+     -> anyhow::Result<()> {
         for (k, v) in layer.into_iter().flatten() {
-            thresholds.insert(k.clone(), (v.clone(), src));
+            let canonical = MetricSelector::parse(k)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|_| k.clone());
+            thresholds.insert(canonical, (k.clone(), v.clone(), src));
         }
+        Ok(())
     };
-    add_thresholds(module.options.thresholds.as_ref(), Source::Module);
+    add_thresholds(module.options.thresholds.as_ref(), Source::Module)?;
     add_thresholds(
         config.as_ref().and_then(|c| c.thresholds.as_ref()),
         Source::Config,
-    );
-    add_thresholds(slo.as_ref().map(|s| &s.thresholds), Source::SloFile);
+    )?;
+    let (slo_thresholds, status_policy) = match &slo {
+        Some(f) => f.compile()?,
+        None => Default::default(),
+    };
+    add_thresholds(Some(&slo_thresholds), Source::SloFile)?;
 
     let mut opts = module.options.clone();
     if let Some(c) = &config {
@@ -355,17 +380,22 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
     let scenarios = filter_scenarios(scenarios, &scenario_filter)?;
 
     let mut planned = Vec::new();
-    for (key, (exprs, source)) in thresholds {
-        if exprs.is_empty() {
+    for (_, (key, entries, source)) in thresholds {
+        if entries.is_empty() {
             continue;
         }
-        planned.push(parse_threshold(&key, &exprs, source)?);
+        planned.push(parse_threshold(&key, &entries, source)?);
     }
 
     Ok(Plan {
         module_name: module.name,
         scenarios,
         thresholds: planned,
+        status_policy,
+        regression: slo
+            .as_ref()
+            .and_then(|f| f.regression.clone())
+            .unwrap_or_default(),
         env,
         http,
     })
@@ -716,16 +746,30 @@ fn select_flows(declared: &[Flow], filter: &[String]) -> anyhow::Result<Vec<Flow
     Ok(flows.into_iter().filter(|f| f.weight > 0).collect())
 }
 
-fn parse_threshold(key: &str, exprs: &[String], source: Source) -> anyhow::Result<ThresholdPlan> {
+fn parse_threshold(
+    key: &str,
+    entries: &[ThresholdEntry],
+    source: Source,
+) -> anyhow::Result<ThresholdPlan> {
     let selector = MetricSelector::parse(key).map_err(|e| bad_input(e.to_string()))?;
-    let mut expressions = Vec::new();
-    for e in exprs {
-        let expr = Expression::parse(e).map_err(|err| bad_input(format!("{selector}: {err}")))?;
+    let parse = |text: &str| -> anyhow::Result<Expression> {
+        let expr =
+            Expression::parse(text).map_err(|err| bad_input(format!("{selector}: {err}")))?;
         if let Some((kind, _)) = catalog::builtin(&selector.metric) {
             check_applies(&expr, &selector.metric, kind.into())
                 .map_err(|err| bad_input(err.to_string()))?;
         }
-        expressions.push(expr);
+        Ok(expr)
+    };
+    let mut expressions = Vec::new();
+    for entry in entries {
+        let o = entry.to_object();
+        expressions.push(Objective {
+            expr: parse(&o.threshold)?,
+            warning: o.warning.as_deref().map(parse).transpose()?,
+            abort_on_fail: o.abort_on_fail,
+            delay_abort_eval: o.delay_abort_eval.unwrap_or_default(),
+        });
     }
     Ok(ThresholdPlan {
         selector,
@@ -757,7 +801,7 @@ mod tests {
                     duration: Some(Duration::from_secs(30)),
                     thresholds: Some(BTreeMap::from([(
                         "http_req_duration".to_string(),
-                        vec!["p(95)<200".to_string()],
+                        vec![ThresholdEntry::Expr("p(95)<200".to_string())],
                     )])),
                     ..Default::default()
                 },
@@ -810,16 +854,20 @@ mod tests {
             thresholds: BTreeMap::from([
                 (
                     "http_req_duration".to_string(),
-                    vec!["p(99)<1s".to_string()],
+                    vec![ThresholdEntry::Expr("p(99)<1s".to_string())],
                 ),
-                ("http_req_failed".to_string(), vec!["rate<0.01".to_string()]),
+                (
+                    "http_req_failed".to_string(),
+                    vec![ThresholdEntry::Expr("rate<0.01".to_string())],
+                ),
             ]),
+            ..Default::default()
         });
         let plan = resolve(i).unwrap();
         assert_eq!(plan.thresholds.len(), 2);
         let d = &plan.thresholds[0];
         assert_eq!(d.selector.metric, "http_req_duration");
-        assert_eq!(d.expressions[0].source, "p(99)<1s");
+        assert_eq!(d.expressions[0].expr.source, "p(99)<1s");
         assert_eq!(d.source, Source::SloFile);
     }
 
@@ -854,7 +902,11 @@ mod tests {
         ] {
             let mut i = inputs(OptionsLayer::default());
             i.slo = Some(SloFile {
-                thresholds: BTreeMap::from([(key.to_string(), vec![expr.to_string()])]),
+                thresholds: BTreeMap::from([(
+                    key.to_string(),
+                    vec![ThresholdEntry::Expr(expr.to_string())],
+                )]),
+                ..Default::default()
             });
             let err = resolve(i).unwrap_err();
             assert!(crate::exit::is_bad_input(&err), "{key} {expr}: {err:#}");

@@ -52,7 +52,7 @@ pub struct OptionsLayer {
     /// Selector -> threshold expressions (k6's `thresholds`). Per selector,
     /// a later layer replaces an earlier one; `[]` removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thresholds: Option<BTreeMap<String, Vec<String>>>,
+    pub thresholds: Option<BTreeMap<String, Vec<super::slo_file::ThresholdEntry>>>,
 }
 
 /// One stage: move linearly to `target` (VUs, or iterations per time unit
@@ -275,7 +275,12 @@ mod tests {
         assert_eq!(merged.duration, Some(Duration::from_secs(10)));
         assert_eq!(merged.graceful_stop, Some(Duration::from_secs(2)));
         let t = merged.thresholds.unwrap();
-        assert_eq!(t["a"], vec!["p(99)<2".to_string()]);
+        assert_eq!(
+            t["a"],
+            vec![super::super::slo_file::ThresholdEntry::Expr(
+                "p(99)<2".to_string()
+            )]
+        );
         assert!(t["b"].is_empty());
     }
 

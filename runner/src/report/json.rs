@@ -150,7 +150,8 @@ impl Results {
                 verdict: match r.outcome {
                     crate::exit::Outcome::Passed => "pass",
                     crate::exit::Outcome::SlosFailed => "fail",
-                    crate::exit::Outcome::AbortedByScenario => "aborted",
+                    crate::exit::Outcome::AbortedByScenario
+                    | crate::exit::Outcome::AbortedByThreshold => "aborted",
                     _ => "error",
                 }
                 .into(),

@@ -287,7 +287,7 @@ fn thresholds_table(out: &mut String, r: &RunReport) {
             let _ = writeln!(
                 out,
                 "  {}  {} {}  {}={}",
-                if t.passed { "PASS" } else { "FAIL" },
+                t.verdict.label(),
                 t.selector,
                 t.expression,
                 t.aggregation,
@@ -297,9 +297,20 @@ fn thresholds_table(out: &mut String, r: &RunReport) {
     }
     let verdict = match r.outcome {
         Outcome::Passed if r.verdict.results.is_empty() => "PASS (no thresholds set)".into(),
+        Outcome::Passed if r.verdict.count(crate::slo::Level::Warn) > 0 => format!(
+            "PASS with {} warning(s) ({} of {} thresholds met; --strict fails on warnings)",
+            r.verdict.count(crate::slo::Level::Warn),
+            r.verdict.results.len() - r.verdict.count(crate::slo::Level::Warn),
+            r.verdict.results.len()
+        ),
         Outcome::Passed => format!(
             "PASS ({} of {} thresholds met)",
             r.verdict.results.len(),
+            r.verdict.results.len()
+        ),
+        Outcome::SlosFailed if r.verdict.failures() == 0 => format!(
+            "FAIL (--strict: {} of {} thresholds at WARN)",
+            r.verdict.count(crate::slo::Level::Warn),
             r.verdict.results.len()
         ),
         Outcome::SlosFailed => format!(
@@ -310,6 +321,10 @@ fn thresholds_table(out: &mut String, r: &RunReport) {
         Outcome::AbortedByScenario => format!(
             "ABORTED by the scenario: {}",
             r.aborted.as_deref().unwrap_or("no reason given")
+        ),
+        Outcome::AbortedByThreshold => format!(
+            "ABORTED: {}",
+            r.aborted.as_deref().unwrap_or("a threshold failed")
         ),
         Outcome::RuntimeFailure => format!(
             "ERROR: {}",

@@ -9,7 +9,30 @@ use crate::metrics::catalog;
 use crate::metrics::data::{MetricData, MetricKind, Trend};
 use crate::metrics::store::MetricStore;
 use crate::plan::threshold::{Aggregation, Expression, check_applies};
-use crate::plan::{Plan, Source};
+use crate::plan::{Objective, Plan, Source};
+
+/// The verdict of one objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Holds.
+    Pass,
+    /// Holds, but its warning level does not.
+    Warn,
+    /// Does not hold.
+    Fail,
+}
+
+impl Level {
+    /// `PASS`, `WARN` or `FAIL`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Level::Pass => "PASS",
+            Level::Warn => "WARN",
+            Level::Fail => "FAIL",
+        }
+    }
+}
 
 /// The outcome of one threshold expression.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -27,8 +50,16 @@ pub struct ThresholdResult {
     pub value: Option<f64>,
     /// The bound, in the same unit as `value`.
     pub bound: f64,
-    /// Whether the expression holds.
+    /// Whether the expression holds (PASS or WARN).
     pub passed: bool,
+    /// PASS, WARN or FAIL.
+    pub verdict: Level,
+    /// The warning level's expression, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    /// Whether a failure stops the test.
+    #[serde(default)]
+    pub abort_on_fail: bool,
     /// Where the threshold was declared.
     pub source: Source,
     /// Why there is no value, when there is none.
@@ -46,28 +77,74 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// True when every threshold holds.
+    /// True when every threshold holds (warnings allowed).
     pub fn passed(&self) -> bool {
         self.results.iter().all(|r| r.passed)
     }
 
     /// Number of failed expressions.
     pub fn failures(&self) -> usize {
-        self.results.iter().filter(|r| !r.passed).count()
+        self.count(Level::Fail)
+    }
+
+    /// Number of expressions at `level`.
+    pub fn count(&self, level: Level) -> usize {
+        self.results.iter().filter(|r| r.verdict == level).count()
+    }
+
+    /// The worst level, PASS when there is no threshold.
+    pub fn level(&self) -> Level {
+        self.results
+            .iter()
+            .map(|r| r.verdict)
+            .max()
+            .unwrap_or(Level::Pass)
     }
 }
 
 /// Evaluates the plan's thresholds on `metrics`, for a load of `duration`.
 pub fn evaluate(plan: &Plan, metrics: &MetricStore, duration: Duration) -> Verdict {
+    evaluate_where(plan, metrics, duration, |_| true)
+}
+
+/// The first abort-on-fail objective that fails now, `elapsed` into the
+/// load (objectives wait for their `delay_abort_eval`), as a reason.
+pub fn abort_reason(plan: &Plan, metrics: &MetricStore, elapsed: Duration) -> Option<String> {
+    let v = evaluate_where(plan, metrics, elapsed, |o| {
+        o.abort_on_fail && elapsed >= o.delay_abort_eval
+    });
+    v.results
+        .iter()
+        .find(|r| r.verdict == Level::Fail && r.value.is_some())
+        .map(|r| {
+            format!(
+                "threshold {} {} failed (value {}) and aborts on fail",
+                r.selector,
+                r.expression,
+                r.value.map_or("-".into(), |v| format!("{v:.3}"))
+            )
+        })
+}
+
+fn evaluate_where(
+    plan: &Plan,
+    metrics: &MetricStore,
+    duration: Duration,
+    keep: impl Fn(&Objective) -> bool,
+) -> Verdict {
     let mut results = Vec::new();
     for t in &plan.thresholds {
+        if !t.expressions.iter().any(&keep) {
+            continue;
+        }
         let data = metrics
             .select(&t.selector.metric, &t.selector.tags)
             .or_else(|| {
                 // A built-in metric with no samples is still defined: empty.
                 catalog::builtin(&t.selector.metric).map(|(k, time)| MetricData::new(k, time))
             });
-        for e in &t.expressions {
+        for o in t.expressions.iter().filter(|o| keep(o)) {
+            let e = &o.expr;
             let (value, note) = match &data {
                 None => (
                     None,
@@ -81,12 +158,22 @@ pub fn evaluate(plan: &Plan, metrics: &MetricStore, duration: Duration) -> Verdi
                     Err(why) => (None, Some(why)),
                 },
             };
+            let passed = value.is_some_and(|v| e.holds(v));
+            let warned = value.is_some_and(|v| o.warning.as_ref().is_some_and(|w| !w.holds(v)));
+            let verdict = match (passed, warned) {
+                (false, _) => Level::Fail,
+                (true, true) => Level::Warn,
+                (true, false) => Level::Pass,
+            };
             results.push(ThresholdResult {
                 selector: t.selector.to_string(),
                 metric: t.selector.metric.clone(),
                 expression: e.source.clone(),
                 aggregation: e.aggregation.label(),
-                passed: value.is_some_and(|v| e.holds(v)),
+                passed,
+                verdict,
+                warning: o.warning.as_ref().map(|w| w.source.clone()),
+                abort_on_fail: o.abort_on_fail,
                 value,
                 bound: e.bound,
                 source: t.source,
