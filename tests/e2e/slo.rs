@@ -227,3 +227,101 @@ http_req_failed = [{ threshold = "rate<0.01", abortOnFail = true, delayAbortEval
     assert_eq!(per_interval as f64, reqs);
     assert!(run.stdout.contains("ABORTED: threshold"), "{}", run.stdout);
 }
+
+#[test]
+fn phase_objectives_judge_a_spike_against_normal_load_and_its_recovery() {
+    let srv = server();
+    let dir = tempfile::tempdir().unwrap();
+    // Normal load for 3 s, a 2 s "spike" of 50 ms requests, normal again.
+    let options = write(
+        dir.path(),
+        "options.toml",
+        r#"
+[scenarios.normal]
+executor = "constant-vus"
+vus = 2
+duration = "3s"
+flow = "fast"
+
+[scenarios.spike]
+executor = "constant-vus"
+vus = 2
+duration = "2s"
+start_time = "3s"
+flow = "slow"
+
+[scenarios.after]
+executor = "constant-vus"
+vus = 2
+duration = "3s"
+start_time = "5s"
+flow = "fast"
+"#,
+    );
+    let slo = write(
+        dir.path(),
+        "slo.toml",
+        r#"
+[[phases]]
+name = "normal"
+scenario = "normal"
+
+[[phases]]
+name = "spike"
+scenario = "spike"
+
+[[phases]]
+name = "window"
+from = "0s"
+to = "3s"
+
+[[phase_objectives]]            # seed 000: p95 during the spike < 2x normal
+figure = "p95"
+phase = "spike"
+times = 2.0
+relative_to = "normal"
+
+[[phase_objectives]]            # seed 001: recovery < 1 minute (here 3 s)
+kind = "recovery"
+figure = "p95"
+phase = "spike"
+below = "20ms"
+within = "3s"
+window = "1s"
+
+[[phase_objectives]]            # seed 001 soak: p95 variance < 10 %
+kind = "stability"
+figure = "p95"
+window = "2s"
+max_variation = "10%"
+
+[[phase_objectives]]
+figure = "rps"
+phase = "window"
+above = 1
+"#,
+    );
+    let (run, r, _d) = run_json(
+        &guest("probe"),
+        &srv.base_url(),
+        &["--config", &options, "--slo", &slo],
+    );
+    run.expect_code(99);
+    let phase = |kind: &str| {
+        r.thresholds
+            .iter()
+            .find(|t| t.aggregation == kind)
+            .unwrap_or_else(|| panic!("no {kind} objective in {:?}", r.thresholds))
+    };
+    let relative = phase("p95");
+    assert_eq!(relative.phase.as_deref(), Some("spike"));
+    assert_eq!(relative.verdict.label(), "FAIL", "{relative:?}");
+    assert!(relative.value.unwrap() >= 50.0, "{relative:?}");
+    let recovery = phase("recovery");
+    assert_eq!(recovery.verdict.label(), "PASS", "{recovery:?}");
+    assert!(recovery.value.unwrap() <= 3000.0);
+    let stability = phase("variation");
+    assert_eq!(stability.verdict.label(), "FAIL", "{stability:?}");
+    assert_eq!(phase("rps").verdict.label(), "PASS");
+    assert!(run.stdout.contains("during spike"), "{}", run.stdout);
+}

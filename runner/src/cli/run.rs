@@ -224,7 +224,14 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     // Setup and teardown ran on this thread; their samples count too.
     metrics.add_shard(recorder::take_shard());
 
-    let verdict = slo::evaluate(&plan, &metrics, load.duration);
+    let mut verdict = slo::evaluate(&plan, &metrics, load.duration);
+    verdict.results.extend(slo::phases::evaluate(
+        &plan.phases,
+        &plan.scenarios,
+        &load.intervals,
+        INTERVAL,
+        load.duration,
+    ));
     let iterations = match metrics.select(crate::metrics::catalog::ITERATIONS, &[]) {
         Some(crate::metrics::data::MetricData::Counter { sum }) => sum,
         _ => 0.0,

@@ -282,6 +282,8 @@ pub struct Plan {
     pub status_policy: slo_file::StatusPolicy,
     /// Rules for comparing with a baseline.
     pub regression: crate::baseline::RegressionRules,
+    /// Phases and objectives over them.
+    pub phases: crate::slo::phases::PhaseSpec,
     /// Variables given with `-e`.
     pub env: BTreeMap<String, String>,
     /// HTTP settings.
@@ -379,6 +381,15 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
     let scenarios = scenarios_from(&opts, &cli, &module.flows, &flow_filter, &env)?;
     let scenarios = filter_scenarios(scenarios, &scenario_filter)?;
 
+    let phases = crate::slo::phases::PhaseSpec {
+        phases: slo.as_ref().map(|f| f.phases.clone()).unwrap_or_default(),
+        objectives: slo
+            .as_ref()
+            .map(|f| f.phase_objectives.clone())
+            .unwrap_or_default(),
+    };
+    crate::slo::phases::validate(&phases, &scenarios)?;
+
     let mut planned = Vec::new();
     for (_, (key, entries, source)) in thresholds {
         if entries.is_empty() {
@@ -396,6 +407,7 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
             .as_ref()
             .and_then(|f| f.regression.clone())
             .unwrap_or_default(),
+        phases,
         env,
         http,
     })

@@ -223,6 +223,92 @@ pub struct SloFile {
     /// Regression rules for `--baseline` (seed 003's by default).
     #[serde(default)]
     pub regression: Option<crate::baseline::RegressionRules>,
+    /// Named time windows of the run.
+    #[serde(default)]
+    pub phases: Vec<PhaseDef>,
+    /// Objectives over phases and windows of the time series.
+    #[serde(default)]
+    pub phase_objectives: Vec<PhaseObjectiveRow>,
+}
+
+/// A named window of the run: a scenario's span, one of its stages, or an
+/// explicit range from the load's start.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseDef {
+    /// Its name, used by `phase` and `relative_to`.
+    pub name: String,
+    /// The span of this scenario (start_time to its end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+    /// With `scenario`: only its stage N (from 1) of a ramping executor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<usize>,
+    /// Start, from the load's start.
+    #[serde(
+        default,
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub from: Option<Duration>,
+    /// End, from the load's start.
+    #[serde(
+        default,
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub to: Option<Duration>,
+}
+
+/// An objective over the time series (see the README's "Phase objectives").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseObjectiveRow {
+    /// `bound` (default), `recovery`, `stability` or `no_degradation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Request name; all requests when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `p50`, `p90`, `p95`, `p99`, `max`, `mean`, `error_rate` or `rps`.
+    pub figure: String,
+    /// The phase it is judged over (the whole run when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    /// Upper bound (durations for latency figures, shares for error_rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below: Option<Value>,
+    /// Lower bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<Value>,
+    /// Relative bound: below `times` x the figure during `relative_to`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<f64>,
+    /// The phase of the relative bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative_to: Option<String>,
+    /// recovery: longest allowed time, after the phase, until the figure is
+    /// back below `below`.
+    #[serde(
+        default,
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub within: Option<Duration>,
+    /// recovery, stability, no_degradation: the rolling window of figures.
+    #[serde(
+        default,
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub window: Option<Duration>,
+    /// stability: largest (max - min) / mean of the windows' figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_variation: Option<Value>,
+    /// no_degradation: largest rise of the fitted trend over the phase,
+    /// relative to its start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_increase: Option<Value>,
 }
 
 impl SloFile {
@@ -262,7 +348,7 @@ impl SloFile {
 }
 
 /// A margin such as `"+25%"` or `0.25`, as a ratio.
-fn margin(v: &Option<Value>, what: &str) -> anyhow::Result<f64> {
+pub(crate) fn margin(v: &Option<Value>, what: &str) -> anyhow::Result<f64> {
     match v {
         None => Ok(0.0),
         Some(Value::Number(n)) if *n >= 0.0 => Ok(*n),
@@ -286,7 +372,7 @@ fn margin(v: &Option<Value>, what: &str) -> anyhow::Result<f64> {
 }
 
 /// A latency target in milliseconds.
-fn millis(v: &Value, what: &str) -> anyhow::Result<f64> {
+pub(crate) fn millis(v: &Value, what: &str) -> anyhow::Result<f64> {
     match v {
         Value::Number(n) if *n >= 0.0 => Ok(*n),
         Value::Text(t) => parse_duration(t)
@@ -299,7 +385,7 @@ fn millis(v: &Value, what: &str) -> anyhow::Result<f64> {
 }
 
 /// A share as a ratio: `"99.9%"` or `0.999`.
-fn ratio(v: &Value, what: &str) -> anyhow::Result<f64> {
+pub(crate) fn ratio(v: &Value, what: &str) -> anyhow::Result<f64> {
     let r = match v {
         Value::Number(n) => Some(*n),
         Value::Text(t) => t

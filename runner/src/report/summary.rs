@@ -274,6 +274,7 @@ fn thresholds_table(out: &mut String, r: &RunReport) {
         let _ = writeln!(out, "\n  THRESHOLDS");
         for t in &r.verdict.results {
             let measured = match t.value {
+                Some(v) if matches!(t.aggregation.as_str(), "variation" | "rise") => percent(v),
                 Some(v) if t.is_time => millis(v),
                 Some(v)
                     if t.aggregation == "rate"

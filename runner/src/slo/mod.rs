@@ -1,5 +1,7 @@
-//! Verdicts: every threshold expression evaluated on the aggregate, and the
-//! run's PASS/FAIL.
+//! Verdicts: every threshold expression evaluated on the aggregate, phase
+//! objectives on the time series ([`phases`]), and the run's PASS/WARN/FAIL.
+
+pub mod phases;
 
 use std::time::Duration;
 
@@ -67,6 +69,9 @@ pub struct ThresholdResult {
     pub note: Option<String>,
     /// Whether `value` is a duration in milliseconds.
     pub is_time: bool,
+    /// For phase objectives, the phase judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
 }
 
 /// All threshold outcomes of a run.
@@ -179,6 +184,7 @@ fn evaluate_where(
                 source: t.source,
                 note,
                 is_time: matches!(&data, Some(MetricData::Trend(tr)) if tr.is_time),
+                phase: None,
             });
         }
     }
