@@ -2,24 +2,6 @@
 
 use crate::util::*;
 
-fn expect_bad_input(args: &[&str], needle: &str) {
-    let run = wasm_slo(args);
-    run.expect_code(2);
-    assert!(
-        run.stderr.contains(needle),
-        "stderr lacks {needle:?}:\n{}",
-        run.stderr
-    );
-    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-    assert_eq!(
-        run.stderr.trim().lines().count(),
-        1,
-        "not one line:\n{}",
-        run.stderr
-    );
-    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
-}
-
 #[test]
 fn missing_file_directory_and_non_wasm() {
     let dir = tempfile::tempdir().unwrap();

@@ -220,17 +220,6 @@ fn trend_over_three_runs() {
     );
 }
 
-fn expect_bad_input(args: &[&str], needle: &str) {
-    let run = wasm_slo(args);
-    run.expect_code(2);
-    assert!(
-        run.stderr.contains(needle),
-        "stderr lacks {needle:?}:\n{}",
-        run.stderr
-    );
-    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-}
-
 #[test]
 fn bad_input_exits_2_naming_the_problem() {
     let dir = tempfile::tempdir().unwrap();

@@ -138,3 +138,24 @@ pub fn write(dir: &Path, name: &str, text: &str) -> String {
     std::fs::write(&p, text).unwrap();
     p.to_str().unwrap().to_owned()
 }
+
+/// Runs `wasm-slo` with `args` and checks the bad-input contract: exit 2,
+/// one line on stderr starting with `error: `, naming `needle`, no panic.
+pub fn expect_bad_input(args: &[&str], needle: &str) {
+    let run = wasm_slo(args);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(needle),
+        "stderr lacks {needle:?}:\n{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    // clap's usage errors end with its standard hint; the error is one line.
+    let lines = run
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("For more information, try"))
+        .count();
+    assert_eq!(lines, 1, "not one line:\n{}", run.stderr);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+}

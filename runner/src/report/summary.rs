@@ -180,9 +180,9 @@ fn iterations_line(out: &mut String, r: &RunReport, secs: f64) {
     };
     let _ = write!(
         out,
-        "\n  ITERATIONS  {} ({}/s)",
+        "\n  ITERATIONS  {} ({:.1}/s)",
         number(count),
-        number((count / secs * 10.0).round() / 10.0)
+        count / secs
     );
     if let Some(MetricData::Trend(t)) = r.metrics.select(m::ITERATION_DURATION, &[]) {
         let _ = write!(
