@@ -103,6 +103,10 @@ pub struct ObjectiveRow {
     /// Slowest request target.
     #[serde(default)]
     pub max: Option<Value>,
+    /// Fastest request target (at most; catches a cache that stopped
+    /// answering instantly).
+    #[serde(default)]
+    pub min: Option<Value>,
     /// Share of requests that succeed (at least), e.g. `"99.9%"`.
     #[serde(default)]
     pub availability: Option<Value>,
@@ -479,6 +483,7 @@ fn row_thresholds(row: &ObjectiveRow) -> anyhow::Result<Vec<(String, ThresholdEn
         ("p(99.9)", &row.p999),
         ("avg", &row.avg),
         ("max", &row.max),
+        ("min", &row.min),
     ];
     for (agg, v) in latency {
         if let Some(v) = v {
