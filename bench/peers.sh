@@ -1,0 +1,475 @@
+#!/usr/bin/env bash
+# Benchmarks wasm-slo against its peers (wrk, hey, oha) on one machine.
+#
+# Peers mode (default): starts nginx as the reference server on 127.0.0.1 (a
+# free port, one worker pinned to CPU 0, config written to a temp dir, stopped
+# on exit), then runs each load generator pinned to CPU 1 (`taskset -c 1`)
+# with 64 connections/VUs for the same duration:
+#
+#   wrk       -t1 -c64 -d10s --latency
+#   hey       -c 64 -z 10s                       (if Debian packages it)
+#   oha       -c 64 -z 10s --no-tui --json       (only with --with-oha)
+#   wasm-slo  --vus 64 --duration 10s --workers 1 -q --out json=...
+#             (probe component, flow `fast`: GET /ok + status check)
+#
+# Each generator runs under `/usr/bin/time -f "%e %U %S %M"`, which gives its
+# CPU time (user+sys) and peak RSS. The table shows req/s, p50 and p99 (ms),
+# generator CPU per request (µs) and peak RSS (MiB), then the ratios of
+# wasm-slo to each peer; it is printed and written as Markdown to
+# bench/results/peers-<date>.md.
+#
+# VU-memory mode (--vus-memory): runs wasm-slo's probe `sleep` flow with
+# PROBE_SLEEP_MS=60000 (every VU suspended in think time) for 1000 and 10000
+# VUs (plus 50000 with --big), reporting peak RSS per VU (KiB) and the time
+# until all VUs were up (from the results' `intervals[].vus`); then the
+# start-up time of a warm second run (compiled-module cache filled by the
+# first): `--iterations 1 --vus 1 --flow fast`, run twice, the second
+# reported. Written to bench/results/vus-memory-<date>.md.
+#
+# Usage:
+#   bench/peers.sh                         # peers, 10 s per generator
+#   bench/peers.sh --duration 3s           # shorter (a smoke test)
+#   bench/peers.sh --with-oha              # also build oha from crates.io
+#                                          # (cargo install, takes minutes)
+#   bench/peers.sh --vus-memory            # 1000 and 10000 sleeping VUs
+#   bench/peers.sh --vus-memory --big      # ... and 50000
+#   bench/peers.sh --vus-memory --vus-list 200,1000 --mem-duration 5s
+#
+# Options:
+#   --duration D        length of each generator's run (seconds: 10s, 3s, 10)
+#   --connections N     connections / VUs of the peers run (default 64)
+#   --with-oha          build oha (cargo install oha --locked --root bench/.tools)
+#   --no-install        do not install anything; fail if a required tool is missing
+#   --vus-memory        VU-memory mode instead of the peers mode
+#   --vus-list A,B,...  VU counts of the VU-memory mode (default 1000,10000)
+#   --big               add 50000 to the VU counts
+#   --mem-duration D    length of each VU-memory run (default 15s)
+#
+# Installs what is missing (needs root or sudo for apt-get): nginx, wrk, time,
+# jq and hey (if Debian has a package for it) from the Debian archive, the
+# wasm32-wasip2 Rust target through rustup, and with --with-oha oha from
+# crates.io. Nothing else is downloaded. Only 127.0.0.1 is ever targeted.
+# Needs at least 2 CPUs (server on CPU 0, generator on CPU 1); the figures
+# are only as quiet as the machine: other load on it makes them noisy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+# ---------------------------------------------------------------- options
+duration=10
+conns=64
+with_oha=no
+install=yes
+mode=peers
+vus_list="1000,10000"
+big=no
+mem_duration=15
+
+die() { echo "peers.sh: $*" >&2; exit 1; }
+say() { echo "==> $*" >&2; }
+
+# "10s", "10" -> 10; "1m" -> 60. Bounded so a typo cannot run for hours.
+seconds() {
+  local v=$1 n
+  case "$v" in
+    *m) n=${v%m}; [[ $n =~ ^[0-9]+$ ]] || die "bad duration: $v"; n=$((n * 60)) ;;
+    *s) n=${v%s}; [[ $n =~ ^[0-9]+$ ]] || die "bad duration: $v" ;;
+    *) n=$v; [[ $n =~ ^[0-9]+$ ]] || die "bad duration: $v" ;;
+  esac
+  ((n >= 1 && n <= 600)) || die "duration must be between 1s and 10m: $v"
+  echo "$n"
+}
+
+while (($#)); do
+  case "$1" in
+    --duration) [ $# -ge 2 ] || die "--duration needs a value"; duration=$(seconds "$2"); shift 2 ;;
+    --duration=*) duration=$(seconds "${1#*=}"); shift ;;
+    --connections) [ $# -ge 2 ] || die "--connections needs a value"; conns=$2; shift 2 ;;
+    --with-oha) with_oha=yes; shift ;;
+    --no-install) install=no; shift ;;
+    --vus-memory) mode=vus-memory; shift ;;
+    --vus-list) [ $# -ge 2 ] || die "--vus-list needs a value"; vus_list=$2; shift 2 ;;
+    --vus-list=*) vus_list=${1#*=}; shift ;;
+    --big) big=yes; shift ;;
+    --mem-duration) [ $# -ge 2 ] || die "--mem-duration needs a value"; mem_duration=$(seconds "$2"); shift 2 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option: $1 (see --help)" ;;
+  esac
+done
+[[ $conns =~ ^[0-9]+$ ]] && ((conns >= 1 && conns <= 10000)) || die "bad --connections: $conns"
+[[ $vus_list =~ ^[0-9]+(,[0-9]+)*$ ]] || die "bad --vus-list: $vus_list (e.g. 200,1000)"
+[ "$big" = yes ] && vus_list="$vus_list,50000"
+
+(($(nproc) >= 2)) || die "needs at least 2 CPUs (server on CPU 0, generator on CPU 1); nproc = $(nproc)"
+
+# ---------------------------------------------------------------- tools
+apt_updated=no
+apt() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || die "apt-get needs root (or sudo) to install: $*"
+    sudo=sudo
+  fi
+  if [ "$apt_updated" = no ]; then
+    say "apt-get update"
+    $sudo apt-get update -qq >&2
+    apt_updated=yes
+  fi
+  say "apt-get install -y $*"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >&2
+}
+
+need_pkg() { # need_pkg COMMAND PACKAGE
+  if ! command -v "$1" >/dev/null && ! [ -x "$1" ]; then
+    [ "$install" = yes ] || die "$1 is missing (install the Debian package $2, or drop --no-install)"
+    command -v apt-get >/dev/null || die "$1 is missing and there is no apt-get to install $2"
+    apt "$2"
+    command -v "$1" >/dev/null || [ -x "$1" ] || die "$1 still missing after installing $2"
+  fi
+}
+
+need_pkg taskset util-linux
+need_pkg /usr/bin/time time
+need_pkg jq jq
+need_pkg nginx nginx
+need_pkg curl curl
+if [ "$mode" = peers ]; then
+  need_pkg wrk wrk
+  have_hey=no
+  if command -v hey >/dev/null; then
+    have_hey=yes
+  elif [ "$install" = yes ] && command -v apt-cache >/dev/null; then
+    # Debian packages hey as `hey`; skip it where there is no candidate.
+    candidate=$(apt-cache policy hey 2>/dev/null | sed -n 's/^ *Candidate: //p')
+    if [ -n "$candidate" ] && [ "$candidate" != "(none)" ]; then
+      apt hey && have_hey=yes
+    else
+      say "hey: no Debian package here (apt-cache policy hey), skipping hey"
+    fi
+  else
+    say "hey: not installed, skipping hey"
+  fi
+  oha=""
+  if [ "$with_oha" = yes ]; then
+    oha=$root/bench/.tools/bin/oha
+    if ! [ -x "$oha" ]; then
+      say "building oha from crates.io (cargo install oha --locked, at low priority; takes minutes)"
+      nice -n 10 cargo install oha --locked --root "$root/bench/.tools" >&2 ||
+        die "cargo install oha failed (see above); run without --with-oha to skip oha"
+    fi
+  fi
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  [ "$install" = yes ] || die "the wasm32-wasip2 Rust target is missing (rustup target add wasm32-wasip2)"
+  rustup target add wasm32-wasip2 >&2
+fi
+
+say "building wasm-slo and the probe component (release)"
+cargo build --release -q -p wasm-slo >&2
+cargo build --release -q --target wasm32-wasip2 -p probe >&2
+slo=$root/target/release/wasm-slo
+probe=$root/target/wasm32-wasip2/release/probe.wasm
+[ -x "$slo" ] || die "no $slo after the build"
+[ -f "$probe" ] || die "no $probe after the build"
+
+# ---------------------------------------------------------------- nginx
+work=$(mktemp -d "${TMPDIR:-/tmp}/wasm-slo-bench.XXXXXX")
+nginx_pid=""
+cleanup() {
+  if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
+    kill -QUIT "$nginx_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$nginx_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 30000))
+    if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
+      echo "$p"
+      return
+    fi
+  done
+  die "found no free port"
+}
+
+start_nginx() {
+  local port attempt
+  mkdir -p "$work/nginx/logs" "$work/nginx/tmp"
+  for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    cat >"$work/nginx/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+worker_cpu_affinity 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  default_type text/plain;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  client_body_temp_path $work/nginx/tmp/body;
+  proxy_temp_path $work/nginx/tmp/proxy;
+  fastcgi_temp_path $work/nginx/tmp/fastcgi;
+  uwsgi_temp_path $work/nginx/tmp/uwsgi;
+  scgi_temp_path $work/nginx/tmp/scgi;
+  server {
+    listen 127.0.0.1:$port;
+    location /ok { return 200 "ok"; }
+  }
+}
+EOF
+    taskset -c 0 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/logs/error.log" \
+      >"$work/nginx/logs/stdout.log" 2>&1 &
+    nginx_pid=$!
+    for _ in $(seq 50); do
+      if curl -sf -o /dev/null "http://127.0.0.1:$port/ok"; then
+        base_url="http://127.0.0.1:$port"
+        say "nginx (pid $nginx_pid, CPU 0) on $base_url"
+        return
+      fi
+      kill -0 "$nginx_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$nginx_pid" 2>/dev/null || true
+    wait "$nginx_pid" 2>/dev/null || true
+    nginx_pid=""
+    say "nginx did not start on port $port (attempt $attempt): $(tail -n 2 "$work/nginx/logs/error.log" 2>/dev/null)"
+  done
+  die "nginx did not start; see the messages above"
+}
+
+# ---------------------------------------------------------------- helpers
+day=$(date -u +%Y-%m-%d)
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+[ -n "$cpu_model" ] || cpu_model=unknown
+cores=$(nproc)
+mkdir -p "$root/bench/results"
+
+# timed NAME CMD...: runs CMD under /usr/bin/time, stdout to $work/NAME.out,
+# stderr to $work/NAME.err, "%e %U %S %M" to $work/NAME.time; keeps going on
+# failure (returns CMD's status).
+timed() {
+  local name=$1
+  shift
+  local rc=0
+  /usr/bin/time -o "$work/$name.time" -f "%e %U %S %M" "$@" >"$work/$name.out" 2>"$work/$name.err" || rc=$?
+  return $rc
+}
+
+# wrk/hey durations to ms: "1.23ms" "456.78us" "1.2s"
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+    else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
+    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+    else printf "%s", "n/a"
+  }'
+}
+
+# ---------------------------------------------------------------- peers mode
+# One row per tool: name rps p50 p99 requests cpu_s rss_kib
+rows=()
+
+add_row() { # add_row TOOL RPS P50 P99 REQUESTS
+  local tool=$1 rps=$2 p50=$3 p99=$4 reqs=$5 wall user sys rss
+  read -r wall user sys rss <"$work/$tool.time"
+  rows+=("$tool $rps $p50 $p99 $reqs $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }') $rss")
+  say "$tool: $rps req/s, p50 $p50 ms, p99 $p99 ms, $reqs requests, cpu ${user}u+${sys}s, rss ${rss} KiB, wall ${wall}s"
+}
+
+run_wrk() {
+  say "wrk: ${duration}s, 64 connections"
+  timed wrk taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" --latency "$base_url/ok" ||
+    { say "wrk failed: $(tail -n 3 "$work/wrk.err")"; return; }
+  local out=$work/wrk.out rps p50 p99 reqs
+  rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+  p50=$(to_ms "$(awk '$1 == "50%" { print $2; exit }' "$out")")
+  p99=$(to_ms "$(awk '$1 == "99%" { print $2; exit }' "$out")")
+  reqs=$(awk '/requests in/ { print $1; exit }' "$out")
+  [ -n "$rps" ] && [ -n "$reqs" ] || { say "wrk: cannot parse its output:"; cat "$out" >&2; return; }
+  add_row wrk "$rps" "$p50" "$p99" "$reqs"
+}
+
+run_hey() {
+  say "hey: ${duration}s, 64 connections"
+  timed hey taskset -c 1 hey -c "$conns" -z "${duration}s" "$base_url/ok" ||
+    { say "hey failed: $(tail -n 3 "$work/hey.err")"; return; }
+  local out=$work/hey.out rps p50 p99 reqs
+  rps=$(awk '/Requests\/sec:/ { print $2; exit }' "$out")
+  p50=$(awk '$1 == "50%%" || $1 == "50%" { printf "%.3f", $3 * 1000; exit }' "$out")
+  p99=$(awk '$1 == "99%%" || $1 == "99%" { printf "%.3f", $3 * 1000; exit }' "$out")
+  # Responses by status plus errors.
+  reqs=$(awk '/Status code distribution:/ { s = 1; next }
+              /Error distribution:/ { e = 1; next }
+              s && /^ *\[[0-9]+\]/ { n += $2 }
+              e && /^ *\[[0-9]+\]/ { gsub(/[\[\]]/, "", $1); n += $1 }
+              END { print n + 0 }' "$out")
+  [ -n "$rps" ] && ((reqs > 0)) || { say "hey: cannot parse its output:"; cat "$out" >&2; return; }
+  add_row hey "$(printf '%.2f' "$rps")" "$p50" "$p99" "$reqs"
+}
+
+run_oha() {
+  say "oha: ${duration}s, 64 connections"
+  # Newer oha releases spell --json as --output-format json.
+  local json_flag=(--json)
+  if ! "$oha" --help 2>/dev/null | grep -q -- '--json' && "$oha" --help 2>/dev/null | grep -q -- '--output-format'; then
+    json_flag=(--output-format json)
+  fi
+  timed oha taskset -c 1 "$oha" -c "$conns" -z "${duration}s" --no-tui "${json_flag[@]}" "$base_url/ok" ||
+    { say "oha failed: $(tail -n 3 "$work/oha.err")"; return; }
+  local out=$work/oha.out rps p50 p99 reqs
+  rps=$(jq -r '.summary.requestsPerSec | . * 100 | round / 100' "$out")
+  p50=$(jq -r '.latencyPercentiles.p50 * 1000 | . * 1000 | round / 1000' "$out")
+  p99=$(jq -r '.latencyPercentiles.p99 * 1000 | . * 1000 | round / 1000' "$out")
+  reqs=$(jq -r '[(.statusCodeDistribution // {})[], (.errorDistribution // {})[]] | add // 0' "$out")
+  ((reqs > 0)) || reqs=$(jq -r '.summary.requestsPerSec * .summary.total | round' "$out")
+  [ -n "$rps" ] && ((reqs > 0)) || { say "oha: cannot parse its output:"; cat "$out" >&2; return; }
+  add_row oha "$rps" "$p50" "$p99" "$reqs"
+}
+
+run_wasm_slo() {
+  say "wasm-slo: ${duration}s, 64 VUs, 1 worker"
+  local json=$work/wasm-slo.json
+  timed wasm-slo taskset -c 1 "$slo" run "$probe" -e "BASE_URL=$base_url/" --flow fast \
+    --vus "$conns" --duration "${duration}s" --workers 1 -q --out "json=$json" ||
+    say "wasm-slo exited with $? (a failed check or threshold still gives figures)"
+  [ -f "$json" ] || { say "wasm-slo wrote no results: $(tail -n 3 "$work/wasm-slo.err")"; return; }
+  local rps p50 p99 reqs
+  rps=$(jq -r '.endpoints.all.rps * 100 | round / 100' "$json")
+  p50=$(jq -r '(.endpoints.all.p50 // .endpoints.all.median) * 1000 | round / 1000' "$json")
+  p99=$(jq -r '.endpoints.all.p99 * 1000 | round / 1000' "$json")
+  reqs=$(jq -r '.endpoints.all.total_requests' "$json")
+  ((reqs > 0)) || { say "wasm-slo: no requests in its results"; return; }
+  add_row wasm-slo "$rps" "$p50" "$p99" "$reqs"
+}
+
+peers() {
+  start_nginx
+  # Warm-up: fills the compiled-module cache and nginx's first connections.
+  "$slo" run "$probe" -e "BASE_URL=$base_url/" --flow fast --vus 1 --iterations 1 -q >/dev/null 2>&1 || true
+
+  load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+  run_wrk
+  if [ "$have_hey" = yes ]; then run_hey; fi
+  if [ -n "$oha" ]; then run_oha; fi
+  run_wasm_slo
+  ((${#rows[@]})) || die "no generator produced figures"
+
+  local md=$root/bench/results/peers-$day.md
+  {
+    echo "# wasm-slo vs peers, $day"
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- nproc: $cores; CPU: $cpu_model; load average before the runs: $load_before"
+    echo "- server: nginx $(nginx -v 2>&1 | sed 's|.*/||'), 1 worker on CPU 0, \`return 200 \"ok\"\`, access log off"
+    echo "- generators on CPU 1 (\`taskset -c 1\`), $conns connections/VUs, ${duration} s each; CPU = user+sys of the generator process"
+    echo
+    echo "| tool | req/s | p50 (ms) | p99 (ms) | CPU µs/request | peak RSS (MiB) | requests |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    local r tool rps p50 p99 reqs cpu rss
+    for r in "${rows[@]}"; do
+      read -r tool rps p50 p99 reqs cpu rss <<<"$r"
+      awk -v t="$tool" -v rps="$rps" -v p50="$p50" -v p99="$p99" -v n="$reqs" -v c="$cpu" -v m="$rss" \
+        'BEGIN { printf "| %s | %.0f | %.3f | %.3f | %.2f | %.1f | %d |\n", t, rps, p50, p99, c * 1e6 / n, m / 1024, n }'
+    done
+    local s_rps s_cpu s_reqs
+    for r in "${rows[@]}"; do
+      read -r tool rps p50 p99 reqs cpu rss <<<"$r"
+      if [ "$tool" = wasm-slo ]; then s_rps=$rps; s_cpu=$cpu; s_reqs=$reqs; fi
+    done
+    if [ -n "${s_rps:-}" ]; then
+      echo
+      echo "| wasm-slo vs | req/s ratio (higher is better) | CPU/request ratio (lower is better) |"
+      echo "|---|---:|---:|"
+      for r in "${rows[@]}"; do
+        read -r tool rps p50 p99 reqs cpu rss <<<"$r"
+        [ "$tool" = wasm-slo ] && continue
+        awk -v t="$tool" -v a="$s_rps" -v b="$rps" -v ca="$s_cpu" -v na="$s_reqs" -v cb="$cpu" -v nb="$reqs" \
+          'BEGIN { printf "| %s | %.2f | %.2f |\n", t, a / b, (ca / na) / (cb / nb) }'
+      done
+    fi
+  } >"$md"
+  echo
+  cat "$md"
+  echo
+  say "written to ${md#"$root"/}"
+}
+
+# ---------------------------------------------------------------- VU-memory mode
+vus_memory() {
+  start_nginx
+  local md=$root/bench/results/vus-memory-$day.md n json rc wall user sys rss up
+  local lines=()
+  # Start-up first, with an empty compiled-module cache of its own: run 1
+  # compiles and fills it, run 2 is the warm start. Run 2's peak RSS is also
+  # the baseline (engine + module, 1 VU) for the per-VU increments below.
+  local load_before
+  load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+  say "start-up: --iterations 1 --vus 1 --flow fast, twice (fresh module cache)"
+  local t0 t1 ms=() i
+  mkdir -p "$work/cache"
+  for i in 1 2; do
+    t0=$(date +%s%N)
+    WASM_SLO_CACHE_DIR=$work/cache timed "start-$i" "$slo" run "$probe" -e "BASE_URL=$base_url/" \
+      --flow fast --vus 1 --iterations 1 -q || say "start run $i exited with $?"
+    t1=$(date +%s%N)
+    ms+=("$(((t1 - t0) / 1000000))")
+  done
+  local s_wall s_user s_sys base_rss
+  read -r s_wall s_user s_sys base_rss <"$work/start-2.time"
+  say "start-up: cold ${ms[0]} ms, warm ${ms[1]} ms; 1-VU peak RSS $base_rss KiB"
+
+  IFS=, read -r -a counts <<<"$vus_list"
+  for n in "${counts[@]}"; do
+    ((n >= 1 && n <= 100000)) || die "VU count out of range (1..100000): $n"
+    say "wasm-slo: $n sleeping VUs (flow sleep, PROBE_SLEEP_MS=60000) for ${mem_duration}s"
+    json=$work/mem-$n.json
+    rc=0
+    WASM_SLO_CACHE_DIR=$work/cache timed "mem-$n" "$slo" run "$probe" -e "BASE_URL=$base_url/" -e PROBE_SLEEP_MS=60000 --flow sleep \
+      --vus "$n" --duration "${mem_duration}s" --graceful-stop 0s -q --out "json=$json" || rc=$?
+    read -r wall user sys rss <"$work/mem-$n.time"
+    if [ -f "$json" ]; then
+      up=$(jq -r --argjson n "$n" '[.intervals[] | select(.vus >= $n) | .t] | first // "never"' "$json")
+    else
+      up="no results (exit $rc: $(tail -n 1 "$work/mem-$n.err"))"
+    fi
+    lines+=("$(awk -v n="$n" -v m="$rss" -v b="$base_rss" -v up="$up" -v w="$wall" -v u="$user" -v s="$sys" \
+      'BEGIN { printf "| %d | %.1f | %.1f | %.1f | %s | %.2f | %.2f |", n, m / 1024, m / n, (m - b) / n, up, w, u + s }')")
+    say "$n VUs: peak RSS $rss KiB, $(awk -v m="$rss" -v n="$n" 'BEGIN { printf "%.1f", m / n }') KiB/VU, all up at t=$up s (exit $rc)"
+  done
+
+  {
+    echo "# wasm-slo memory per VU and start-up, $day"
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- nproc: $cores; CPU: $cpu_model; load average before the runs: $load_before"
+    echo "- probe flow \`sleep\` with PROBE_SLEEP_MS=60000: every VU suspended in think time; --duration ${mem_duration}s --graceful-stop 0s, default workers"
+    echo
+    echo "| VUs | peak RSS (MiB) | KiB/VU (RSS / N) | KiB/VU above the 1-VU run | all VUs up by t (s) | wall (s) | CPU (s) |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${lines[@]}"
+    echo
+    echo "\"All VUs up by t\" is the end of the first 1 s interval whose \`vus\` reached N (the results' resolution)."
+    echo
+    echo "Warm start (second run of \`--iterations 1 --vus 1 --flow fast\`, compiled-module cache filled by the first):" \
+      "${ms[1]} ms wall (/usr/bin/time: ${s_wall} s, CPU $(awk -v u="$s_user" -v s="$s_sys" 'BEGIN { printf "%.2f", u + s }') s," \
+      "peak RSS $(awk -v m="$base_rss" 'BEGIN { printf "%.1f", m / 1024 }') MiB); first run (cold cache, compiles): ${ms[0]} ms."
+  } >"$md"
+  echo
+  cat "$md"
+  echo
+  say "written to ${md#"$root"/}"
+}
+
+if [ "$mode" = peers ]; then peers; else vus_memory; fi
