@@ -10,5 +10,6 @@ mod examples;
 mod load;
 mod load_models;
 mod results;
+mod seeds;
 mod slo;
 mod thresholds;

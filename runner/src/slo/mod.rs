@@ -249,3 +249,5 @@ impl From<MetricKind> for crate::plan::threshold::MetricKind {
         }
     }
 }
+#[cfg(test)]
+mod proptests;

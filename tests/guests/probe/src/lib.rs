@@ -13,6 +13,7 @@
 //! | `sleep`   | sleeps `PROBE_SLEEP_MS` (default 100 ms), then `GET /ok` named `after-sleep` |
 //! | `env`     | check `env passed`: `PROBE_ENV` is `yes`                          |
 //! | `abort`   | `GET /ok` named `before-abort`; aborts the test on iteration 2    |
+//! | `endpoints` | per entry `NAME=PATH` of `PROBE_ENDPOINTS` (`;`-separated), `GET {BASE_URL}{PATH}` named `NAME` |
 //!
 //! Defaults: 1 VU, 1 iteration, no thresholds unless `-e PROBE_THRESHOLD=...`
 //! adds one on `http_req_duration`. `setup` returns `{"started": true}`;
@@ -46,6 +47,7 @@ impl Scenario for Probe {
             .flow("sleep", 1)
             .flow("env", 1)
             .flow("abort", 1)
+            .flow("endpoints", 1)
             .vus(1)
             .iterations(1);
         match env("PROBE_THRESHOLD") {
@@ -128,6 +130,17 @@ impl Scenario for Probe {
                 let _ = self.server.get("/ok").name("before-abort").send();
                 if iteration() == 2 {
                     wasm_slo_sdk::runtime::abort("deliberate abort");
+                }
+            }
+            "endpoints" => {
+                // `GET /api/tasks=/slow?ms=5;POST /bridge=/status/429`: the
+                // path's query holds `=` too, so split at the first one.
+                let list = env("PROBE_ENDPOINTS").unwrap_or_default();
+                for entry in list.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+                    let Some((name, path)) = entry.split_once('=') else {
+                        return fail(format!("PROBE_ENDPOINTS entry {entry:?} is not NAME=PATH"));
+                    };
+                    let _ = self.server.get(path.trim()).name(name.trim()).send();
                 }
             }
             other => return Err(Error::unknown_flow(other)),
