@@ -139,7 +139,9 @@ impl HostState {
                         .shared
                         .status_policy
                         .get()
-                        .is_some_and(|p| !p.is_empty() && p.accepts(&req.name, x.status)),
+                        .is_some_and(|p| {
+                            !p.is_empty() && p.accepts(&self.scenario, &req.name, x.status)
+                        }),
                 x.timings,
                 x.bytes_sent,
                 x.bytes_received,

@@ -195,22 +195,35 @@ impl StatusSpec {
 /// Statuses accepted as success beyond each request's expected ones.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StatusPolicy {
-    /// For all requests.
-    pub all: Vec<(u16, u16)>,
-    /// Per request name.
-    pub by_name: BTreeMap<String, Vec<(u16, u16)>>,
+    /// Rules: which requests (scenario and name, each optional) accept
+    /// which status ranges.
+    pub rules: Vec<StatusRule>,
+}
+
+/// Statuses accepted for some requests.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusRule {
+    /// Only in this scenario (any when absent).
+    pub scenario: Option<String>,
+    /// Only for this request name (any when absent).
+    pub name: Option<String>,
+    /// Accepted ranges, inclusive.
+    pub statuses: Vec<(u16, u16)>,
 }
 
 impl StatusPolicy {
-    /// Whether the policy accepts `status` for requests named `name`.
-    pub fn accepts(&self, name: &str, status: u16) -> bool {
-        let hit = |ranges: &[(u16, u16)]| ranges.iter().any(|(a, b)| (*a..=*b).contains(&status));
-        hit(&self.all) || self.by_name.get(name).is_some_and(|r| hit(r))
+    /// Whether the policy accepts `status` for request `name` in `scenario`.
+    pub fn accepts(&self, scenario: &str, name: &str, status: u16) -> bool {
+        self.rules.iter().any(|r| {
+            r.scenario.as_deref().is_none_or(|s| s == scenario)
+                && r.name.as_deref().is_none_or(|n| n == name)
+                && r.statuses.iter().any(|(a, b)| (*a..=*b).contains(&status))
+        })
     }
 
     /// Whether it accepts nothing.
     pub fn is_empty(&self) -> bool {
-        self.all.is_empty() && self.by_name.is_empty()
+        self.rules.is_empty()
     }
 }
 
@@ -341,10 +354,11 @@ impl SloFile {
                 .collect::<anyhow::Result<Vec<_>>>()
                 .map_err(at)?;
             if !ranges.is_empty() {
-                match &row.name {
-                    Some(n) => policy.by_name.entry(n.clone()).or_default().extend(ranges),
-                    None => policy.all.extend(ranges),
-                }
+                policy.rules.push(StatusRule {
+                    scenario: row.scenario.clone(),
+                    name: row.name.clone(),
+                    statuses: ranges,
+                });
             }
         }
         Ok((out, policy))
@@ -576,9 +590,17 @@ accept_statuses = [429, "409"]
             thresholds_of(&t, r#"http_reqs{name:"GET /tasks"}"#)[0].threshold,
             "rate>=50"
         );
-        assert!(policy.accepts("GET /tasks", 429));
-        assert!(!policy.accepts("GET /tasks", 500));
-        assert!(!policy.accepts("other", 429));
+        assert!(policy.accepts("default", "GET /tasks", 429));
+        assert!(policy.accepts("default", "GET /tasks", 409));
+        assert!(!policy.accepts("default", "GET /tasks", 500));
+        assert!(!policy.accepts("default", "other", 429));
+        // Seed 001: 429/503 are accepted answers during the spike only.
+        let (_, policy) = compile(
+            "[[objectives]]\nscenario = \"spike\"\naccept_statuses = [429, 503]\n",
+        )
+        .unwrap();
+        assert!(policy.accepts("spike", "any", 503));
+        assert!(!policy.accepts("normal", "any", 503));
     }
 
     #[test]
