@@ -135,13 +135,9 @@ impl HostState {
             Ok(x) => (
                 x.status,
                 req.is_expected(x.status)
-                    || self
-                        .shared
-                        .status_policy
-                        .get()
-                        .is_some_and(|p| {
-                            !p.is_empty() && p.accepts(&self.scenario, &req.name, x.status)
-                        }),
+                    || self.shared.status_policy.get().is_some_and(|p| {
+                        !p.is_empty() && p.accepts(&self.scenario, &req.name, x.status)
+                    }),
                 x.timings,
                 x.bytes_sent,
                 x.bytes_received,

@@ -595,10 +595,9 @@ accept_statuses = [429, "409"]
         assert!(!policy.accepts("default", "GET /tasks", 500));
         assert!(!policy.accepts("default", "other", 429));
         // Seed 001: 429/503 are accepted answers during the spike only.
-        let (_, policy) = compile(
-            "[[objectives]]\nscenario = \"spike\"\naccept_statuses = [429, 503]\n",
-        )
-        .unwrap();
+        let (_, policy) =
+            compile("[[objectives]]\nscenario = \"spike\"\naccept_statuses = [429, 503]\n")
+                .unwrap();
         assert!(policy.accepts("spike", "any", 503));
         assert!(!policy.accepts("normal", "any", 503));
     }
