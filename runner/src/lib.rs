@@ -6,6 +6,7 @@
 //! ([`metrics`]) -> verdicts ([`slo`]) -> outputs ([`report`]). [`cli`] ties
 //! them together for each command.
 
+pub mod atomic_file;
 pub mod baseline;
 pub mod cli;
 pub mod executors;

@@ -232,10 +232,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         INTERVAL,
         load.duration,
     ));
-    let iterations = match metrics.select(crate::metrics::catalog::ITERATIONS, &[]) {
-        Some(crate::metrics::data::MetricData::Counter { sum }) => sum,
-        _ => 0.0,
-    };
+    let iterations = metrics.counter_sum(crate::metrics::catalog::ITERATIONS);
     let (outcome, reason) = if let Some(r) = shared.abort.reason() {
         let outcome = match shared.abort.cause() {
             Some(AbortCause::Threshold) => Outcome::AbortedByThreshold,

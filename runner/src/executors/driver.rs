@@ -34,7 +34,6 @@ impl Driver {
         // Counted before the VU runs, so a driver never sees a spawned VU
         // as gone.
         self.scenario.active.fetch_add(1, Ordering::Relaxed);
-        self.run.spawned.fetch_add(1, Ordering::Relaxed);
         let job = VuJob {
             id,
             scenario: self.scenario.clone(),

@@ -88,7 +88,6 @@ pub async fn run_load(inputs: LoadInputs<'_>) -> anyhow::Result<LoadOutcome> {
         setup_data,
         events: event_tx,
         next_id: AtomicU64::new(1),
-        spawned: AtomicU64::new(0),
     });
 
     let mut drivers = JoinSet::new();
@@ -156,7 +155,6 @@ pub async fn run_load(inputs: LoadInputs<'_>) -> anyhow::Result<LoadOutcome> {
         tokio::select! {
             Some(r) = report_rx.recv() => timeline.add_report(r.worker, r.interval, r.shard),
             Some(ev) = event_rx.recv() => match ev {
-                VuEvent::Exited => {}
                 VuEvent::InitFailed { vu, reason } => {
                     init_failures += 1;
                     if init_failures <= 3 {

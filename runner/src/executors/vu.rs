@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use smallvec::SmallVec;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -16,6 +15,7 @@ use crate::host::{HostState, RunShared};
 use crate::metrics::catalog;
 use crate::metrics::data::MetricKind;
 use crate::metrics::recorder::{self, IterationOutcome};
+use crate::metrics::tags::scenario_tags;
 use crate::plan::Flow;
 use crate::wasm::instance::{CallError, ScenarioInstance, ScenarioRuntime};
 
@@ -103,7 +103,8 @@ impl IterationSource {
     }
 }
 
-/// How a VU ended, for the coordinator.
+/// What a VU reports to the coordinator (its exit is seen in its
+/// scenario's `active` count).
 #[derive(Debug)]
 pub enum VuEvent {
     /// The VU could not start (instantiation or `init-vu` failed).
@@ -113,8 +114,6 @@ pub enum VuEvent {
         /// Why.
         reason: String,
     },
-    /// The VU is gone.
-    Exited,
 }
 
 /// Stop signals for one VU.
@@ -162,8 +161,6 @@ pub struct RunContext {
     pub events: mpsc::UnboundedSender<VuEvent>,
     /// VU ids, unique in the run.
     pub next_id: AtomicU64,
-    /// VUs spawned so far.
-    pub spawned: AtomicU64,
 }
 
 /// Everything a VU needs.
@@ -215,7 +212,6 @@ impl WeightedFlows {
 pub async fn run_vu(mut job: VuJob) {
     vu_life(&mut job).await;
     job.scenario.active.fetch_sub(1, Ordering::Relaxed);
-    let _ = job.run.events.send(VuEvent::Exited);
 }
 
 async fn start_instance(job: &VuJob) -> Result<ScenarioInstance, String> {
@@ -320,13 +316,6 @@ async fn vu_life(job: &mut VuJob) {
     }
 }
 
-fn scenario_tags(s: &ScenarioShared) -> SmallVec<[(&str, &str); 8]> {
-    let mut tags: SmallVec<[(&str, &str); 8]> = SmallVec::new();
-    tags.push(("scenario", &s.name));
-    tags.extend(s.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    tags
-}
-
 fn record_iteration(
     s: &ScenarioShared,
     flow: &str,
@@ -334,13 +323,13 @@ fn record_iteration(
     start_delay: Option<Duration>,
     outcome: IterationOutcome,
 ) {
-    let mut tags = scenario_tags(s);
+    let mut tags = scenario_tags(&s.name, &s.tags);
     tags.push(("flow", flow));
     recorder::record_iteration(&mut tags, service, start_delay, outcome);
 }
 
 fn record_interrupted(s: &ScenarioShared) {
-    let mut tags = scenario_tags(s);
+    let mut tags = scenario_tags(&s.name, &s.tags);
     recorder::record_other(
         catalog::INTERRUPTED_ITERATIONS,
         MetricKind::Counter,

@@ -1,12 +1,11 @@
 //! `metrics`: custom counters, gauges, rates and trends, and checks,
 //! recorded into the thread's shard with the VU's scenario tag.
 
-use smallvec::SmallVec;
-
 use super::HostState;
 use crate::metrics::catalog;
 use crate::metrics::data::MetricKind;
 use crate::metrics::recorder;
+use crate::metrics::tags::{TagPairs, scenario_tags};
 use crate::wasm::bindings::metrics::Host;
 
 type Tags = Vec<(String, String)>;
@@ -14,11 +13,8 @@ type Tags = Vec<(String, String)>;
 impl HostState {
     /// The scenario's name and tags, which every sample of this VU carries;
     /// tags given with a sample come after them and so win.
-    pub fn base_tags(&self) -> SmallVec<[(&str, &str); 12]> {
-        let mut pairs: SmallVec<[(&str, &str); 12]> = SmallVec::new();
-        pairs.push(("scenario", &self.scenario));
-        pairs.extend(self.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        pairs
+    pub fn base_tags(&self) -> TagPairs<'_> {
+        scenario_tags(&self.scenario, &self.tags)
     }
 
     fn record_custom(

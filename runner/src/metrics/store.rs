@@ -189,6 +189,14 @@ impl MetricStore {
         merged
     }
 
+    /// The sum of counter `metric` over all its series (0 when absent).
+    pub fn counter_sum(&self, metric: &str) -> f64 {
+        match self.select(metric, &[]) {
+            Some(MetricData::Counter { sum }) => sum,
+            _ => 0.0,
+        }
+    }
+
     /// Series of `metric` merged by the value of tag `by` (series without it
     /// are left out), e.g. `http_req_duration` by `name`.
     pub fn group_by(&self, metric: &str, by: &str) -> BTreeMap<String, MetricData> {

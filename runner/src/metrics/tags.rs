@@ -104,6 +104,19 @@ impl<'de> serde::Deserialize<'de> for TagSet {
     }
 }
 
+/// Tag pairs borrowed for one sample; inline up to a dozen, so building
+/// them does not allocate.
+pub type TagPairs<'a> = smallvec::SmallVec<[(&'a str, &'a str); 12]>;
+
+/// The tags every sample of a scenario carries: its name and its own tags.
+/// Tags pushed after these win (see [`encode`]).
+pub fn scenario_tags<'a>(scenario: &'a str, tags: &'a [(String, String)]) -> TagPairs<'a> {
+    let mut pairs = TagPairs::new();
+    pairs.push(("scenario", scenario));
+    pairs.extend(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    pairs
+}
+
 /// Writes the canonical encoding of `pairs` into `buf` (cleared first).
 /// Sorts `pairs` in place; for duplicate keys the last one wins.
 pub fn encode(buf: &mut String, pairs: &mut [(&str, &str)]) {

@@ -192,13 +192,6 @@ impl Timeline {
     }
 }
 
-fn counter(store: &MetricStore, metric: &str) -> u64 {
-    match store.select(metric, &[]) {
-        Some(MetricData::Counter { sum }) => sum as u64,
-        _ => 0,
-    }
-}
-
 fn summarise(k: u64, interval: Duration, p: &Pending) -> IntervalRecord {
     let s = &p.store;
     let mut by_name = BTreeMap::new();
@@ -228,10 +221,10 @@ fn summarise(k: u64, interval: Duration, p: &Pending) -> IntervalRecord {
         vus: p.vus.values().sum(),
         vus_by_scenario: p.vus.clone(),
         iterations_started: p.started,
-        iterations: counter(s, m::ITERATIONS),
-        dropped_iterations: counter(s, m::DROPPED_ITERATIONS),
-        interrupted_iterations: counter(s, m::INTERRUPTED_ITERATIONS),
-        requests: counter(s, m::HTTP_REQS),
+        iterations: s.counter_sum(m::ITERATIONS) as u64,
+        dropped_iterations: s.counter_sum(m::DROPPED_ITERATIONS) as u64,
+        interrupted_iterations: s.counter_sum(m::INTERRUPTED_ITERATIONS) as u64,
+        requests: s.counter_sum(m::HTTP_REQS) as u64,
         errors,
         by_name,
     }
@@ -275,7 +268,7 @@ mod tests {
         assert_eq!(records.len(), 2);
         assert_eq!(records[1].requests, 1);
         assert_eq!(records[1].dropped_iterations, 7);
-        assert_eq!(counter(&totals, m::HTTP_REQS), 6);
+        assert_eq!(totals.counter_sum(m::HTTP_REQS) as u64, 6);
         let sum: u64 = records.iter().map(|r| r.requests).sum();
         assert_eq!(sum, 6);
     }

@@ -350,27 +350,25 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
     // layer replaces a selector's list (k6 keys thresholds by selector).
     // Selectors are compared in canonical form.
     let mut thresholds: BTreeMap<String, (String, Vec<ThresholdEntry>, Source)> = BTreeMap::new();
-    let mut add_thresholds = |layer: Option<&BTreeMap<String, Vec<ThresholdEntry>>>,
-                              src: Source|
-     -> anyhow::Result<()> {
+    let mut add_thresholds = |layer: Option<&BTreeMap<String, Vec<ThresholdEntry>>>, src| {
         for (k, v) in layer.into_iter().flatten() {
+            // An unparsable selector keeps its text; parse_threshold reports it.
             let canonical = MetricSelector::parse(k)
                 .map(|s| s.to_string())
                 .unwrap_or_else(|_| k.clone());
             thresholds.insert(canonical, (k.clone(), v.clone(), src));
         }
-        Ok(())
     };
-    add_thresholds(module.options.thresholds.as_ref(), Source::Module)?;
+    add_thresholds(module.options.thresholds.as_ref(), Source::Module);
     add_thresholds(
         config.as_ref().and_then(|c| c.thresholds.as_ref()),
         Source::Config,
-    )?;
+    );
     let (slo_thresholds, status_policy) = match &slo {
         Some(f) => f.compile()?,
         None => Default::default(),
     };
-    add_thresholds(Some(&slo_thresholds), Source::SloFile)?;
+    add_thresholds(Some(&slo_thresholds), Source::SloFile);
 
     let mut opts = module.options.clone();
     if let Some(c) = &config {

@@ -224,26 +224,9 @@ impl Results {
     /// Writes the file atomically: a reader never sees half of it.
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
         let json = serde_json::to_vec_pretty(self).context("serializing results")?;
-        write_atomically(path, &json)
+        crate::atomic_file::write(path, &json)
+            .with_context(|| format!("cannot write `{}`", path.display()))
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .with_context(|| format!("`{}` is not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write `{}`", path.display()))
 }
 
 fn record(name: &str, tags: &TagSet, d: &MetricData, secs: f64) -> anyhow::Result<MetricRecord> {

@@ -28,13 +28,8 @@ pub struct ModuleInfo {
 impl RunReport {
     /// Iterations cut off by a graceful stop or ramp-down.
     pub fn interrupted_iterations(&self) -> u64 {
-        match self
-            .metrics
-            .select(crate::metrics::catalog::INTERRUPTED_ITERATIONS, &[])
-        {
-            Some(crate::metrics::data::MetricData::Counter { sum }) => sum as u64,
-            _ => 0,
-        }
+        self.metrics
+            .counter_sum(crate::metrics::catalog::INTERRUPTED_ITERATIONS) as u64
     }
 }
 

@@ -174,10 +174,7 @@ fn checks_table(out: &mut String, metrics: &MetricStore) {
 }
 
 fn iterations_line(out: &mut String, r: &RunReport, secs: f64) {
-    let count = match r.metrics.select(m::ITERATIONS, &[]) {
-        Some(MetricData::Counter { sum }) => sum,
-        _ => 0.0,
-    };
+    let count = r.metrics.counter_sum(m::ITERATIONS);
     let _ = write!(
         out,
         "\n  ITERATIONS  {} ({:.1}/s)",

@@ -412,16 +412,8 @@ pub fn evaluate(
                     } else {
                         let times = o.times.unwrap_or(1.0);
                         let other = o.relative_to.clone().unwrap_or_default();
-                        let base = figure_of(
-                            &slice(
-                                intervals,
-                                interval_s,
-                                window(&o.relative_to).0,
-                                window(&o.relative_to).1,
-                                name,
-                            ),
-                            f,
-                        );
+                        let (a, b) = window(&o.relative_to);
+                        let base = figure_of(&slice(intervals, interval_s, a, b, name), f);
                         let b = times * base;
                         (
                             b,

@@ -2,7 +2,7 @@
 //! runner and wasmtime versions and the code-generation profile, so the
 //! second run of a module starts without compiling.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -73,21 +73,12 @@ impl CompileCache {
         let compiled = compile_fresh(engine, source)?;
         if let Some(path) = &entry {
             // A cache that cannot be written only costs the next start.
-            let _ = write_atomically(path, &compiled);
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = crate::atomic_file::write(path, &compiled);
         }
         // SAFETY: the bytes were produced just now by `engine`.
         Ok(unsafe { Component::deserialize(engine, &compiled)? })
     }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
