@@ -43,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(path, pem).with_context(|| format!("writing {}", path.display()))?;
     }
     println!("listening on {}", server.base_url());
+    println!("faults on {}", server.fault_base_url());
     std::io::stdout().flush()?;
     tokio::signal::ctrl_c().await?;
     server.shutdown();

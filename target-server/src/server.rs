@@ -2,6 +2,7 @@
 //! its lifecycle on a caller's runtime or on a dedicated background thread.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use tokio::sync::oneshot;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
+use crate::fault;
 use crate::routes::{self, AppState};
 use crate::stats::Stats;
 use crate::tls;
@@ -36,9 +38,11 @@ pub struct ServerOptions {
 #[derive(Debug)]
 pub struct TargetServer {
     addr: SocketAddr,
+    fault_addr: SocketAddr,
     ca_pem: Option<String>,
     state: Arc<AppState>,
     accept_loop: AbortHandle,
+    fault_loop: AbortHandle,
     /// Set when the server owns its runtime (see [`spawn_in_thread`]).
     runtime_thread: Option<RuntimeThread>,
 }
@@ -65,12 +69,28 @@ impl TargetServer {
         let addr = listener.local_addr().context("reading bound address")?;
         let state = Arc::new(AppState::default());
         let acceptor = tls.as_ref().map(|tls| tls.acceptor.clone());
-        let accept_loop = tokio::spawn(accept_loop(listener, acceptor, Arc::clone(&state)));
+        let main_loop = tokio::spawn(accept_loop(listener, Arc::clone(&state), move |s, st| {
+            serve_connection(s, acceptor.clone(), st)
+        }));
+        // The fault listener shares the address (another port) and the stats.
+        let fault_listener = TcpListener::bind(SocketAddr::new(addr.ip(), 0))
+            .await
+            .context("binding the fault listener")?;
+        let fault_addr = fault_listener
+            .local_addr()
+            .context("reading the fault listener's address")?;
+        let fault_loop = tokio::spawn(accept_loop(
+            fault_listener,
+            Arc::clone(&state),
+            fault::serve,
+        ));
         Ok(TargetServer {
             addr,
+            fault_addr,
             ca_pem: tls.map(|tls| tls.cert_pem),
             state,
-            accept_loop: accept_loop.abort_handle(),
+            accept_loop: main_loop.abort_handle(),
+            fault_loop: fault_loop.abort_handle(),
             runtime_thread: None,
         })
     }
@@ -88,6 +108,17 @@ impl TargetServer {
         } else {
             format!("http://{}", self.addr)
         }
+    }
+
+    /// `http://127.0.0.1:PORT` of the fault listener (always plain HTTP):
+    /// the `/fault/...` routes of [faults](crate#faults).
+    pub fn fault_base_url(&self) -> String {
+        format!("http://{}", self.fault_addr)
+    }
+
+    /// The fault listener's address.
+    pub fn fault_addr(&self) -> SocketAddr {
+        self.fault_addr
     }
 
     /// PEM of the self-signed certificate (when serving TLS), for clients to trust.
@@ -120,6 +151,7 @@ impl Drop for TargetServer {
         // Aborting the accept loop drops the listener and its `JoinSet`,
         // which aborts every connection task.
         self.accept_loop.abort();
+        self.fault_loop.abort();
         if let Some(RuntimeThread { stop, thread }) = self.runtime_thread.take() {
             drop(stop);
             // The thread only waits for `stop`, so this returns promptly; a
@@ -178,7 +210,12 @@ fn ensure_loopback(addr: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, state: Arc<AppState>) {
+/// Accepts connections until aborted, counting each and serving it with `serve`.
+async fn accept_loop<F, Fut>(listener: TcpListener, state: Arc<AppState>, serve: F)
+where
+    F: Fn(TcpStream, Arc<AppState>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     // Owning the connection tasks here ties their lifetime to this loop's.
     let mut connections = JoinSet::new();
     loop {
@@ -186,7 +223,7 @@ async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, state
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     state.stats.record_connection();
-                    connections.spawn(serve_connection(stream, acceptor.clone(), Arc::clone(&state)));
+                    connections.spawn(serve(stream, Arc::clone(&state)));
                 }
                 // Typically out of file descriptors: back off instead of spinning.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
