@@ -7,6 +7,7 @@ mod util;
 mod bad_input;
 mod baseline;
 mod examples;
+mod faults;
 mod load;
 mod load_models;
 mod results;

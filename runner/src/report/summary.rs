@@ -1,11 +1,12 @@
-//! The end-of-test summary on the terminal: requests per name, checks,
-//! iterations, other metrics, and the SLO table with the verdict.
+//! The end-of-test summary on the terminal: requests per name, transport
+//! errors by category, checks, iterations, other metrics, and the SLO table with the verdict.
 
 use std::fmt::Write as _;
 
 use super::RunReport;
 use super::format::{bytes, millis, number, percent};
 use crate::exit::Outcome;
+use crate::host::http_client::ErrorKind;
 use crate::metrics::catalog as m;
 use crate::metrics::data::{MetricData, MetricKind};
 use crate::metrics::store::MetricStore;
@@ -142,16 +143,33 @@ fn requests_table(out: &mut String, metrics: &MetricStore, secs: f64) {
         let _ = write!(line, "{:>10}", millis(t.max()));
         let _ = writeln!(out, "{}", line.trim_end());
     }
+    errors_table(out, metrics);
+}
+
+/// Requests that got no response, by k6 `error_code`, each with what it
+/// means and its share of all requests.
+fn errors_table(out: &mut String, metrics: &MetricStore) {
     let errors = metrics.group_by(m::HTTP_REQS, "error_code");
-    if !errors.is_empty() {
-        let list: Vec<String> = errors
-            .iter()
-            .map(|(code, d)| match d {
-                MetricData::Counter { sum } => format!("{code}: {}", number(*sum)),
-                _ => code.clone(),
-            })
-            .collect();
-        let _ = writeln!(out, "  transport errors by error_code: {}", list.join(", "));
+    if errors.is_empty() {
+        return;
+    }
+    let total = metrics.counter_sum(m::HTTP_REQS).max(1.0);
+    let _ = writeln!(out, "\n  ERRORS (no response; by k6 error_code)");
+    for (code, d) in &errors {
+        let MetricData::Counter { sum } = d else {
+            continue;
+        };
+        let label = code
+            .parse()
+            .ok()
+            .and_then(ErrorKind::describe_k6_code)
+            .unwrap_or("error");
+        let _ = writeln!(
+            out,
+            "  {code} {label:.<44} ×{} ({} of requests)",
+            number(*sum),
+            percent(sum / total)
+        );
     }
 }
 

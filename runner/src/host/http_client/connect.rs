@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::ErrorKind;
+use super::resolve;
 use super::timed_io::{CountingIo, IoStats, TimedIo};
 
 /// Request body type of every connection.
@@ -68,6 +69,17 @@ impl DialClock {
         self.open = Some((tls, Instant::now()));
     }
 
+    /// The dial phase under way, for messages.
+    pub(crate) fn in_progress(&self) -> Option<&'static str> {
+        self.open.map(|(tls, _)| {
+            if tls {
+                "in the TLS handshake"
+            } else {
+                "connecting"
+            }
+        })
+    }
+
     /// Ends the phase under way, if any.
     pub(crate) fn settle(&mut self) {
         if let Some((tls, started)) = self.open.take() {
@@ -86,7 +98,8 @@ impl DialClock {
 const MIN_ATTEMPT: Duration = Duration::from_secs(2);
 
 /// Opens a connection to `target`; wire bytes are counted into `stats` from
-/// the first handshake byte on.
+/// the first handshake byte on. `deadline` paces attempts on several
+/// addresses; the caller bounds the whole dial by it.
 pub(crate) async fn dial(
     target: &Target<'_>,
     tls: &Arc<rustls::ClientConfig>,
@@ -131,20 +144,22 @@ async fn connect_tcp(
     // IP literals skip the resolver entirely.
     let addrs: Vec<SocketAddr> = match literal {
         Some(ip) => vec![SocketAddr::new(ip, target.port)],
-        None => resolve(target.host, target.port).await?,
+        None => resolve::lookup(target.host, target.port).await?,
     };
     let mut last = None;
     for (i, addr) in addrs.iter().enumerate() {
         let left = addrs.len() - i;
-        let attempt_deadline = if left > 1 {
+        let attempt = if left > 1 {
             let now = tokio::time::Instant::now();
             let remaining = deadline.saturating_duration_since(now);
             let share = (remaining / left as u32).max(MIN_ATTEMPT).min(remaining);
-            now + share
+            tokio::time::timeout_at(now + share, TcpStream::connect(addr)).await
         } else {
-            deadline
+            // The last address has the request's whole deadline, which the
+            // caller enforces (and reports with the request's timeout).
+            Ok(TcpStream::connect(addr).await)
         };
-        match tokio::time::timeout_at(attempt_deadline, TcpStream::connect(addr)).await {
+        match attempt {
             Ok(Ok(stream)) => return Ok(stream),
             Ok(Err(e)) => last = Some(classify_connect(&e, *addr)),
             Err(_) => {
@@ -161,32 +176,6 @@ async fn connect_tcp(
             format!("dns: no address found for {}", target.host),
         )
     }))
-}
-
-async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, Failure> {
-    match tokio::net::lookup_host((host, port)).await {
-        Ok(addrs) => {
-            let addrs: Vec<SocketAddr> = addrs.collect();
-            if addrs.is_empty() {
-                Err(Failure::new(
-                    ErrorKind::Dns,
-                    format!("dns: no address found for {host}"),
-                ))
-            } else {
-                Ok(addrs)
-            }
-        }
-        Err(e) => {
-            let text = e.to_string();
-            let reason = text
-                .strip_prefix("failed to lookup address information: ")
-                .unwrap_or(&text);
-            Err(Failure::new(
-                ErrorKind::Dns,
-                format!("dns: lookup {host}: {reason}"),
-            ))
-        }
-    }
 }
 
 async fn handshake<T>(io: T, stats: Arc<IoStats>) -> Result<Conn, Failure>

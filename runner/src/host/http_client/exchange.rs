@@ -57,7 +57,7 @@ pub(crate) async fn run(
         Err(_) => {
             let failure = Failure::new(
                 ErrorKind::Timeout,
-                format!("timed out after {}", fmt_duration(limit)),
+                format!("timed out after {} {}", fmt_duration(limit), rec.stage()),
             );
             (Err(rec.fail(failure)), None)
         }
@@ -108,11 +108,13 @@ async fn attempt(
                 let failure = classify_hyper(e.error());
                 // Keep-alive race: the server closed an idle connection just as
                 // we reused it. Retry once on a new connection if nothing of a
-                // response arrived and resending is harmless.
+                // response arrived and resending is harmless (as Go's client,
+                // hence k6, and browsers do); the request is counted once.
+                // Anything else is the request's error.
                 if may_retry
                     && failure.kind == ErrorKind::Reset
                     && conn.stats.first_read() == 0
-                    && (unsent.is_some() || prep.idempotent())
+                    && (unsent.is_some() || prep.replayable())
                 {
                     may_retry = false;
                     prep.request = unsent;
@@ -300,6 +302,24 @@ impl Recorder {
         t.receiving = Duration::from_nanos(end - first);
         t.duration = Duration::from_nanos(end - start);
         t
+    }
+
+    /// Where the request stood, for a timeout's message (k6 gives every
+    /// timeout the same code, so the message tells a slow head from a slow body).
+    fn stage(&self) -> &'static str {
+        if let Some(dialing) = self.dial.in_progress() {
+            return dialing;
+        }
+        let first_read = self.stats.as_ref().map_or(0, |s| s.first_read());
+        if self.t_start == 0 {
+            "before the request was sent"
+        } else if self.t_headers != 0 {
+            "reading the body"
+        } else if first_read != 0 {
+            "reading the response head"
+        } else {
+            "waiting for the response"
+        }
     }
 
     fn fail(&mut self, failure: Failure) -> RequestError {

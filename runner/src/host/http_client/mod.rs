@@ -9,8 +9,8 @@
 //!
 //! HTTP/2 (negotiated through ALPN) is future work; only HTTP/1.1 is spoken.
 //!
-//! Modules: `connect` (dialing, error mapping), `pool` (idle connections per
-//! origin), `timed_io` (byte counting and phase stamps at the IO layer),
+//! Modules: `connect` (dialing, error mapping), `resolve` (name lookup),
+//! `pool` (idle connections per origin), `timed_io` (byte counting and phase stamps at the IO layer),
 //! `request` (URL and header preparation), `exchange` (one request with
 //! timeout, retry and accounting), `tls` ([`tls_config`]).
 
@@ -18,6 +18,7 @@ mod connect;
 mod exchange;
 mod pool;
 mod request;
+mod resolve;
 mod timed_io;
 mod tls;
 
@@ -165,6 +166,21 @@ impl ErrorKind {
             // 1300: generic TLS error.
             ErrorKind::Tls => 1300,
         }
+    }
+
+    /// What a k6 error code stands for, in words, for the summary; `None`
+    /// for a code this client never reports.
+    pub fn describe_k6_code(code: u16) -> Option<&'static str> {
+        Some(match code {
+            1000 => "other error (e.g. a malformed response)",
+            1020 => "invalid URL",
+            1050 => "request timeout",
+            1100 => "DNS lookup failed",
+            1212 => "connection refused",
+            1220 => "connection reset or closed by the server",
+            1300 => "TLS error",
+            _ => return None,
+        })
     }
 
     pub fn as_str(self) -> &'static str {

@@ -116,17 +116,19 @@ impl Prepared {
         }
     }
 
-    /// RFC 9110 idempotent methods: safe to send again after a failure.
-    pub(crate) fn idempotent(&self) -> bool {
+    /// Whether the request may be sent again after it was written to a
+    /// connection the server closed before answering. As Go's client (so
+    /// k6) decides: safe methods (GET, HEAD, OPTIONS, TRACE), or any method
+    /// carrying an `Idempotency-Key` (or `X-Idempotency-Key`) header. PUT
+    /// and DELETE, idempotent by RFC 9110, are not resent without a key,
+    /// because a server may not honour that in practice.
+    pub(crate) fn replayable(&self) -> bool {
         matches!(
             self.method,
-            Method::GET
-                | Method::HEAD
-                | Method::OPTIONS
-                | Method::TRACE
-                | Method::PUT
-                | Method::DELETE
-        )
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+        ) || self.headers.iter().any(|(k, _)| {
+            k.eq_ignore_ascii_case("idempotency-key") || k.eq_ignore_ascii_case("x-idempotency-key")
+        })
     }
 
     /// The hyper request: origin-form target, Host first, the caller's

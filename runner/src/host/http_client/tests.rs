@@ -402,7 +402,7 @@ async fn timeout_bounds_the_exchange_and_drops_the_connection() {
         assert!(started.elapsed() < Duration::from_secs(3));
         assert_eq!(e.kind, ErrorKind::Timeout);
         assert_eq!(e.kind.k6_code(), 1050);
-        assert_eq!(e.message, "timed out after 200ms");
+        assert_eq!(e.message, "timed out after 200ms waiting for the response");
         assert_phases_add_up(&e.timings);
         assert!(
             e.timings.duration >= Duration::from_millis(150),
@@ -681,7 +681,8 @@ async fn invalid_urls_fail_without_a_connection() {
 async fn unresolvable_name_is_a_dns_error() {
     local(async {
         let mut c = client();
-        // RFC 2606: `.invalid` never resolves.
+        // RFC 6761: `.invalid` never resolves, and the client answers it
+        // itself, so no query leaves the machine.
         let e = c
             .send(OutgoingRequest::get("http://no-such-host.invalid/"))
             .await
@@ -830,6 +831,176 @@ async fn malformed_response_is_a_protocol_error() {
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Protocol, "{e}");
         assert!(e.message.starts_with("malformed response"), "{}", e.message);
+    })
+    .await;
+}
+
+// ---- faults of the target server's fault listener ----
+
+fn fault_server() -> wasm_slo_target::TargetServer {
+    wasm_slo_target::spawn_in_thread(
+        "127.0.0.1:0".parse().unwrap(),
+        wasm_slo_target::ServerOptions::default(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_target_fault_becomes_its_category() {
+    local(async {
+        let server = fault_server();
+        let base = server.fault_base_url();
+        // Messages are matched as substrings: a reset that overtakes the
+        // head on a busy machine says "connection reset by peer" alone.
+        let cases: [(&str, ErrorKind, &str); 6] = [
+            (
+                "/fault/reset-mid-body",
+                ErrorKind::Reset,
+                "connection reset by peer",
+            ),
+            (
+                "/fault/close-mid-body",
+                ErrorKind::Reset,
+                "reading body: connection closed by peer",
+            ),
+            (
+                "/fault/close-before-response",
+                ErrorKind::Reset,
+                "connection closed before the response was complete",
+            ),
+            (
+                "/fault/slow-headers?ms=10000",
+                ErrorKind::Timeout,
+                "timed out after 300ms reading the response head",
+            ),
+            (
+                "/fault/slow-body?ms=10000",
+                ErrorKind::Timeout,
+                "timed out after 300ms reading the body",
+            ),
+            (
+                "/fault/malformed",
+                ErrorKind::Protocol,
+                "malformed response",
+            ),
+        ];
+        for (path, kind, message) in cases {
+            // A client per case: each fault meets a new connection.
+            let mut c = client();
+            let req = OutgoingRequest {
+                timeout: Some(Duration::from_millis(300)),
+                ..OutgoingRequest::get(format!("{base}{path}"))
+            };
+            let e = c.send(req).await.unwrap_err();
+            assert_eq!(e.kind, kind, "{path}: {e}");
+            assert!(e.message.contains(message), "{path}: {}", e.message);
+            assert_phases_add_up(&e.timings);
+            assert!(e.bytes_sent > 0, "{path}");
+            // A failed connection is never pooled.
+            assert_eq!(c.open_connections(), 0, "{path}");
+            // The next request goes on.
+            let ok = c
+                .send(OutgoingRequest::get(format!("{base}/fault/ok")))
+                .await
+                .unwrap();
+            assert_eq!(&ok.body[..], b"ok");
+        }
+        // What was cut short was still received and counted.
+        let stats = server.stats();
+        assert_eq!(stats.by_route.get("fault.reset-mid-body"), Some(&1));
+        assert_eq!(stats.by_route.get("fault.ok"), Some(&6));
+
+        // TLS spoken to a plain-HTTP port.
+        let port = server.addr().port();
+        let e = client()
+            .send(OutgoingRequest::get(format!("https://127.0.0.1:{port}/ok")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Tls, "{e}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn keep_alive_closed_by_the_server_is_retried_only_when_replayable() {
+    local(async {
+        let server = fault_server();
+        let url = format!("{}/fault/close-keepalive", server.fault_base_url());
+        let mut c = client();
+        // Every reuse finds the connection closed by the server; GETs are
+        // resent once on a new connection and never fail.
+        for _ in 0..5 {
+            let x = c.send(OutgoingRequest::get(url.clone())).await.unwrap();
+            assert_eq!(&x.body[..], b"ok");
+        }
+        let stats = server.stats();
+        assert_eq!(stats.by_route.get("fault.close-keepalive"), Some(&5));
+        assert_eq!(
+            stats.by_route.get("fault.close-keepalive.dropped"),
+            Some(&4)
+        );
+        assert_eq!(stats.connections, 5);
+
+        // PUT without an idempotency key is not resent (as in Go): an error.
+        let put = OutgoingRequest {
+            method: Method::PUT,
+            ..OutgoingRequest::get(url.clone())
+        };
+        let e = c.send(put.clone()).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Reset, "{e}");
+        assert_eq!(e.kind.k6_code(), 1220);
+
+        // With one it is.
+        c.send(OutgoingRequest::get(url.clone())).await.unwrap();
+        let keyed = OutgoingRequest {
+            headers: vec![("Idempotency-Key".into(), "k1".into())],
+            ..put
+        };
+        let x = c.send(keyed).await.unwrap();
+        assert_eq!(x.status, 200);
+        let stats = server.stats();
+        assert_eq!(stats.by_route.get("fault.close-keepalive"), Some(&7));
+        assert_eq!(
+            stats.by_route.get("fault.close-keepalive.dropped"),
+            Some(&6)
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_connect_that_hangs_times_out_while_connecting() {
+    local(async {
+        // A listener that never accepts, with its backlog full: further SYNs
+        // are dropped by the kernel and the client's connect hangs.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut held = Vec::new();
+        let mut c = client();
+        let req = || OutgoingRequest {
+            timeout: Some(Duration::from_millis(300)),
+            ..OutgoingRequest::get(format!("http://{addr}/"))
+        };
+        // Fill the backlog; once full, connects hang until the timeout.
+        let mut e = None;
+        for _ in 0..8 {
+            match tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
+                Ok(Ok(s)) => held.push(s),
+                _ => {
+                    e = Some(c.send(req()).await.unwrap_err());
+                    break;
+                }
+            }
+        }
+        let e = e.expect("the backlog never filled");
+        assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+        assert_eq!(e.kind.k6_code(), 1050);
+        assert_eq!(e.message, "timed out after 300ms connecting");
+        assert!(e.timings.connecting > ZERO, "{:?}", e.timings);
+        assert_eq!(e.bytes_sent, 0);
+        drop(listener);
     })
     .await;
 }
