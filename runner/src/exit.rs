@@ -18,6 +18,8 @@ pub enum Outcome {
     AbortedByScenario,
     /// An abort-on-fail threshold stopped the test.
     AbortedByThreshold,
+    /// SIGINT (Ctrl-C) or SIGTERM stopped the test (k6's "external abort").
+    Interrupted,
     /// Module, configuration or flags were invalid; nothing was run.
     BadInput,
     /// The runner itself failed (I/O, engine, every VU failing to start).
@@ -33,6 +35,7 @@ impl Outcome {
             Outcome::BadInput => 2,
             Outcome::AbortedByScenario => 108,
             Outcome::AbortedByThreshold => 98,
+            Outcome::Interrupted => 105,
             Outcome::SlosFailed => 99,
         }
     }
@@ -101,6 +104,7 @@ mod tests {
             Outcome::SlosFailed,
             Outcome::AbortedByScenario,
             Outcome::AbortedByThreshold,
+            Outcome::Interrupted,
             Outcome::BadInput,
             Outcome::RuntimeFailure,
         ];

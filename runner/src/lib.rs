@@ -12,6 +12,7 @@ pub mod cli;
 pub mod executors;
 pub mod exit;
 pub mod host;
+pub mod interrupt;
 pub mod metrics;
 pub mod plan;
 pub mod report;

@@ -213,7 +213,7 @@ fn graceful_stop_lets_iterations_finish_or_counts_them_interrupted() {
     );
     assert!(
         run.stdout
-            .contains("interrupted by a graceful stop or ramp-down: 1"),
+            .contains("interrupted iterations (cut off mid-way): 1"),
         "{}",
         run.stdout
     );

@@ -8,6 +8,8 @@ mod bad_input;
 mod baseline;
 mod examples;
 mod faults;
+#[cfg(unix)]
+mod interrupt;
 mod load;
 mod load_models;
 mod results;

@@ -92,14 +92,19 @@ impl Run {
     }
 }
 
+/// `wasm-slo` with `args` and a compile cache shared by the tests.
+pub fn wasm_slo_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wasm-slo"));
+    command
+        .args(args)
+        .env("WASM_SLO_CACHE_DIR", target_dir().join("e2e-compile-cache"));
+    command
+}
+
 /// Runs `wasm-slo` with `args`, a compile cache shared by the tests, and no
 /// other environment influence.
 pub fn wasm_slo(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_wasm-slo"))
-        .args(args)
-        .env("WASM_SLO_CACHE_DIR", target_dir().join("e2e-compile-cache"))
-        .output()
-        .expect("wasm-slo runs");
+    let out = wasm_slo_command(args).output().expect("wasm-slo runs");
     Run::from(out)
 }
 

@@ -11,6 +11,7 @@ use crate::executors::{LoadInputs, run_load};
 use crate::exit::{Outcome, bad_input};
 use crate::host::http_client::{ClientConfig, tls_config};
 use crate::host::{AbortCause, AbortSignal, ErrorLog, HostState, RunShared};
+use crate::interrupt;
 use crate::metrics::recorder;
 use crate::plan::options::OptionsLayer;
 use crate::plan::{self, HttpSettings, PlanInputs, SloFile};
@@ -149,6 +150,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     // A bad baseline is refused before any load, not after it.
     let baseline_results = args.baseline.as_deref().map(baseline::load).transpose()?;
     let shared = shared_state(env.clone(), &http, args.vu_memory)?;
+    let _signals = interrupt::listen(shared.abort.clone())?;
     let mut prepared = prepare(&args.module, args.vu_memory, args.no_cache, shared.clone()).await?;
     let defaults = prepared.control.describe().await?;
     let module_info = ModuleInfo {
@@ -191,14 +193,20 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let runtime = ScenarioRuntime::new(&engine, &component, &prepared.source.path)?;
     let _ticker = EpochTicker::start(&engine);
 
-    let setup_data: Arc<[u8]> = match prepared.control.setup().await {
-        Ok(d) => Arc::from(d),
-        Err(e) => {
+    // A run interrupted before its load runs no setup (and so no teardown).
+    let setup = match shared.abort.reason() {
+        Some(_) => None,
+        None => interrupt::unless_stopped_at_once(&shared.abort, prepared.control.setup()).await,
+    };
+    let setup_data: Arc<[u8]> = match &setup {
+        Some(Ok(d)) => Arc::from(d.as_slice()),
+        Some(Err(e)) => {
             return Err(anyhow::anyhow!(
                 "setup() failed, so no load was started: {}",
-                call_error_text(&e)
+                call_error_text(e)
             ));
         }
+        None => Arc::from(Vec::new()),
     };
 
     let workers = args
@@ -217,7 +225,11 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     .await?;
 
     prepared.control.state().scenario = Arc::from("teardown");
-    if let Err(e) = prepared.control.teardown(&setup_data).await {
+    if setup.is_some()
+        && let Some(Err(e)) =
+            interrupt::unless_stopped_at_once(&shared.abort, prepared.control.teardown(&setup_data))
+                .await
+    {
         eprintln!("warning: teardown() failed: {}", call_error_text(&e));
     }
     let mut metrics = load.metrics;
@@ -233,7 +245,9 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         load.duration,
     ));
     let iterations = metrics.counter_sum(crate::metrics::catalog::ITERATIONS);
-    let (outcome, reason) = if let Some(r) = shared.abort.reason() {
+    let (outcome, reason) = if let Some((outcome, reason)) = interrupt::outcome(&shared.abort) {
+        (outcome, Some(reason))
+    } else if let Some(r) = shared.abort.reason() {
         let outcome = match shared.abort.cause() {
             Some(AbortCause::Threshold) => Outcome::AbortedByThreshold,
             _ => Outcome::AbortedByScenario,

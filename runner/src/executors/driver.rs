@@ -51,13 +51,20 @@ impl Driver {
     }
 
     /// Waits until every VU has exited or `deadline` passes; true if all
-    /// exited. An abort cuts the wait short.
+    /// exited. Any abort cuts the wait short.
     pub async fn wait_exit(&self, deadline: Instant) -> bool {
+        self.wait_gone(deadline, || self.abort.reason().is_some())
+            .await
+    }
+
+    /// Polls until no VU is alive (true), or `deadline` passes or `cut`
+    /// says to stop waiting (false).
+    async fn wait_gone(&self, deadline: Instant, cut: impl Fn() -> bool) -> bool {
         loop {
             if self.alive() == 0 {
                 return true;
             }
-            if Instant::now() >= deadline || self.abort.reason().is_some() {
+            if Instant::now() >= deadline || cut() {
                 return false;
             }
             tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
@@ -73,16 +80,15 @@ impl Driver {
     }
 
     /// Ends the scenario: no new iterations, `grace` for those in flight,
-    /// then the rest are cut off; returns once every VU is gone.
+    /// then the rest are cut off; returns once every VU is gone. An abort
+    /// that stops at once (raised before or during the grace) cuts them
+    /// off at once; a graceful one (a first Ctrl-C) leaves the grace as is.
     pub async fn stop(&self, grace: Duration) {
         self.stops.graceful.cancel();
-        if !self.wait_exit(Instant::now() + grace).await {
-            self.stops.hard.cancel();
-            self.wait_exit(Instant::now() + Duration::from_secs(3600))
-                .await;
-        }
-        // After an abort, cut everything off at once.
-        if self.abort.reason().is_some() {
+        let in_grace = self
+            .wait_gone(Instant::now() + grace, || self.abort.is_at_once())
+            .await;
+        if !in_grace {
             self.stops.hard.cancel();
             while self.alive() > 0 {
                 tokio::time::sleep(POLL).await;

@@ -142,6 +142,10 @@ pub async fn drive(
     let mut spawned = pre;
     let mut i = 0u64;
     while let Some(offset) = schedule.start_of(i) {
+        // A schedule running behind never sleeps, so look for an abort here.
+        if d.abort.reason().is_some() {
+            break;
+        }
         let at = t0 + offset;
         if at > Instant::now() && !d.sleep_until(at).await {
             break;

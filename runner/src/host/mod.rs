@@ -29,7 +29,7 @@ pub struct RunShared {
     pub started: Instant,
     /// HTTP client settings.
     pub http: Arc<ClientConfig>,
-    /// Raised when the scenario (or later a threshold) aborts the test.
+    /// Raised when the scenario, a threshold or a signal stops the test.
     pub abort: AbortSignal,
     /// Linear-memory cap per VU, in bytes.
     pub vu_memory: usize,
@@ -90,12 +90,18 @@ pub enum AbortCause {
     Scenario,
     /// An abort-on-fail threshold failed.
     Threshold,
+    /// SIGINT (Ctrl-C) or SIGTERM (see [`crate::interrupt`]).
+    Interrupted,
 }
 
-/// A one-shot, run-wide stop with a reason.
+/// A one-shot, run-wide stop with a reason, in two strengths: raised, no
+/// iteration starts any more and the scenarios end as at the end of their
+/// load (in-flight iterations get their graceful stop); raised at once,
+/// in-flight iterations are cut off too.
 #[derive(Debug, Default, Clone)]
 pub struct AbortSignal {
     token: CancellationToken,
+    at_once: CancellationToken,
     reason: Arc<OnceLock<(AbortCause, String)>>,
 }
 
@@ -105,10 +111,22 @@ impl AbortSignal {
         self.raise_by(AbortCause::Scenario, reason);
     }
 
-    /// Raises the signal; the first cause and reason are kept.
+    /// Raises the signal, stopping at once; the first cause and reason are kept.
     pub fn raise_by(&self, cause: AbortCause, reason: impl Into<String>) {
+        self.raise_gracefully(cause, reason);
+        self.at_once.cancel();
+    }
+
+    /// Raises the signal but lets in-flight iterations finish within their
+    /// graceful stop; the first cause and reason are kept.
+    pub fn raise_gracefully(&self, cause: AbortCause, reason: impl Into<String>) {
         let _ = self.reason.set((cause, reason.into()));
         self.token.cancel();
+    }
+
+    /// Turns a graceful stop into a stop at once (it must have been raised).
+    pub fn stop_at_once(&self) {
+        self.at_once.cancel();
     }
 
     /// The reason, once raised.
@@ -121,9 +139,19 @@ impl AbortSignal {
         self.reason.get().map(|(c, _)| *c)
     }
 
+    /// Whether in-flight iterations are to be cut off now.
+    pub fn is_at_once(&self) -> bool {
+        self.at_once.is_cancelled()
+    }
+
     /// Completes when raised.
     pub fn raised(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
         self.token.cancelled()
+    }
+
+    /// Completes when a stop at once is raised.
+    pub fn raised_at_once(&self) -> tokio_util::sync::WaitForCancellationFuture<'_> {
+        self.at_once.cancelled()
     }
 }
 

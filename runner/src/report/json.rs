@@ -60,7 +60,7 @@ pub struct RunnerInfo {
 /// How the run ended.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutcomeInfo {
-    /// `pass`, `fail`, `aborted` or `error`.
+    /// `pass`, `fail`, `aborted`, `interrupted` or `error`.
     pub verdict: String,
     /// The process exit code.
     pub exit_code: u8,
@@ -152,6 +152,7 @@ impl Results {
                     crate::exit::Outcome::SlosFailed => "fail",
                     crate::exit::Outcome::AbortedByScenario
                     | crate::exit::Outcome::AbortedByThreshold => "aborted",
+                    crate::exit::Outcome::Interrupted => "interrupted",
                     _ => "error",
                 }
                 .into(),

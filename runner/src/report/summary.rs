@@ -218,7 +218,7 @@ fn iterations_line(out: &mut String, r: &RunReport, secs: f64) {
     if interrupted > 0 {
         let _ = writeln!(
             out,
-            "  interrupted by a graceful stop or ramp-down: {interrupted}"
+            "  interrupted iterations (cut off mid-way): {interrupted}"
         );
     }
     if r.vu_init_failures > 0 {
@@ -341,6 +341,12 @@ fn thresholds_table(out: &mut String, r: &RunReport) {
         Outcome::AbortedByThreshold => format!(
             "ABORTED: {}",
             r.aborted.as_deref().unwrap_or("a threshold failed")
+        ),
+        // Thresholds above are judged on what was measured; the run itself
+        // is incomplete, so it neither passes nor fails.
+        Outcome::Interrupted => format!(
+            "INTERRUPTED: {}",
+            r.aborted.as_deref().unwrap_or("stopped by a signal")
         ),
         Outcome::RuntimeFailure => format!(
             "ERROR: {}",
