@@ -9,6 +9,7 @@ mod baseline;
 mod examples;
 mod load;
 mod load_models;
+mod outputs;
 mod results;
 mod seeds;
 mod slo;

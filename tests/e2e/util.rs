@@ -95,12 +95,18 @@ impl Run {
 /// Runs `wasm-slo` with `args`, a compile cache shared by the tests, and no
 /// other environment influence.
 pub fn wasm_slo(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_wasm-slo"))
+    let out = wasm_slo_command()
         .args(args)
-        .env("WASM_SLO_CACHE_DIR", target_dir().join("e2e-compile-cache"))
         .output()
         .expect("wasm-slo runs");
     Run::from(out)
+}
+
+/// The `wasm-slo` binary with the tests' shared compile cache, to spawn.
+pub fn wasm_slo_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasm-slo"));
+    cmd.env("WASM_SLO_CACHE_DIR", target_dir().join("e2e-compile-cache"));
+    cmd
 }
 
 /// `run MODULE -e BASE_URL=... ARGS... --out json=TMP` with its parsed results.
