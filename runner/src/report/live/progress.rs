@@ -119,11 +119,14 @@ impl Progress {
     pub fn update(&mut self, closed: &ClosedInterval<'_>, totals: &MetricStore) {
         let elapsed = Duration::from_secs_f64(closed.record.t);
         let status = status_line(closed, totals, self.interval);
-        let head = format!(
+        let mut head = format!(
             "{}/{}",
             format_duration(round_s(elapsed)),
             format_duration(self.total)
         );
+        if elapsed > self.total + self.interval {
+            head += " (graceful stop)";
+        }
         for s in &self.scenarios {
             let vus = closed
                 .record
