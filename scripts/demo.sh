@@ -29,8 +29,9 @@ echo "target server: $url"
 
 set +e
 ./target/release/wasm-slo run target/wasm32-wasip2/release/health.wasm \
-  -e "BASE_URL=$url" --out json=target/demo/results.json "$@"
+  -e "BASE_URL=$url" --out json=target/demo/results.json \
+  --out html=target/demo/report.html "$@"
 code=$?
 set -e
-echo "exit code: $code (results: target/demo/results.json)"
+echo "exit code: $code (results: target/demo/results.json, report: target/demo/report.html)"
 exit $code

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/toolchain.sh
+scripts/browser.sh
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -1,6 +1,7 @@
 //! Interrupted runs: SIGINT sent to a running `wasm-slo` stops the load
-//! gracefully (a second one at once) and the results file is still written,
-//! complete and consistent with itself and with what the server counted.
+//! gracefully (a second one at once) and every requested output is still
+//! written, complete and consistent with itself and with what the server
+//! counted.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -22,7 +23,8 @@ struct Background {
 
 impl Background {
     fn start(args: &[&str]) -> Self {
-        let mut child = wasm_slo_command(args)
+        let mut child = wasm_slo_command()
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -115,26 +117,48 @@ fn assert_totals_are_interval_sums(r: &Results) {
     );
 }
 
-/// Only the results file is left in `dir`: no temporary beside it.
-fn assert_only_results_in(dir: &Path) {
-    let names: Vec<String> = std::fs::read_dir(dir)
+/// Exactly `names` are in `dir`: no temporary file was left beside them.
+fn assert_only_files_in(dir: &Path, names: &[&str]) {
+    let mut found: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["results.json"]);
+    found.sort();
+    let mut names = names.to_vec();
+    names.sort();
+    assert_eq!(found, names);
+}
+
+/// Requests counted by the streamed NDJSON output.
+fn ndjson_requests(path: &Path) -> f64 {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("each line is JSON"))
+        .filter(|v| v["name"] == "http_reqs")
+        .map(|v| v["values"]["count"].as_f64().unwrap())
+        .sum()
 }
 
 #[test]
 fn sigint_stops_the_load_gracefully_and_every_output_is_written() {
     let srv = server();
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("results.json");
-    let (probe, base, out) = (
-        guest("probe"),
-        format!("BASE_URL={}", srv.base_url()),
-        format!("json={}", json.display()),
-    );
-    let mut run = Background::start(&[
+    let path = |name: &str| dir.path().join(name);
+    let json = path("results.json");
+    let outs: Vec<String> = [
+        ("json", "results.json"),
+        ("html", "report.html"),
+        ("junit", "junit.xml"),
+        ("markdown", "summary.md"),
+        ("csv", "series.csv"),
+        ("ndjson", "series.ndjson"),
+    ]
+    .iter()
+    .map(|(kind, name)| format!("{kind}={}", path(name).display()))
+    .collect();
+    let (probe, base) = (guest("probe"), format!("BASE_URL={}", srv.base_url()));
+    let mut args = vec![
         "run",
         probe.to_str().unwrap(),
         "-e",
@@ -147,9 +171,11 @@ fn sigint_stops_the_load_gracefully_and_every_output_is_written() {
         "10",
         "--duration",
         "10m",
-        "--out",
-        &out,
-    ]);
+    ];
+    for out in &outs {
+        args.extend(["--out", out.as_str()]);
+    }
+    let mut run = Background::start(&args);
     // Ten VUs each send a request every ~100 ms: over a second of load.
     wait_for_requests(&srv, &mut run, 120);
     run.signal(libc::SIGINT);
@@ -180,7 +206,45 @@ fn sigint_stops_the_load_gracefully_and_every_output_is_written() {
         "{stdout}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_only_results_in(dir.path());
+
+    // Every other output is there and complete too.
+    assert_eq!(ndjson_requests(&path("series.ndjson")), requests);
+    let csv = std::fs::read_to_string(path("series.csv")).unwrap();
+    assert!(csv.starts_with("interval,t,time,metric,"), "{csv}");
+    assert!(csv.ends_with('\n'));
+    let xml = std::fs::read_to_string(path("junit.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("JUnit is well-formed XML");
+    let outcome = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testcase") && n.attribute("name") == Some("outcome"))
+        .expect("an outcome test case");
+    let failure = outcome
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("an interrupted run fails its outcome case");
+    assert!(
+        failure
+            .attribute("message")
+            .unwrap_or_default()
+            .contains("SIGINT"),
+        "{xml}"
+    );
+    let md = std::fs::read_to_string(path("summary.md")).unwrap();
+    assert!(md.contains("INTERRUPTED"), "{md}");
+    let html = std::fs::read_to_string(path("report.html")).unwrap();
+    assert!(html.contains(r#"<header class="verdict interrupted">"#));
+    assert!(html.trim_end().ends_with("</html>"));
+    assert_only_files_in(
+        dir.path(),
+        &[
+            "results.json",
+            "report.html",
+            "junit.xml",
+            "summary.md",
+            "series.csv",
+            "series.ndjson",
+        ],
+    );
 }
 
 #[test]
@@ -270,5 +334,5 @@ flow = "fast"
         stdout.contains(&format!("interrupted iterations (cut off mid-way): {cut}")),
         "{stdout}"
     );
-    assert_only_results_in(out_dir.path());
+    assert_only_files_in(out_dir.path(), &["results.json"]);
 }

@@ -12,6 +12,7 @@ mod faults;
 mod interrupt;
 mod load;
 mod load_models;
+mod outputs;
 mod results;
 mod seeds;
 mod slo;

@@ -92,20 +92,21 @@ impl Run {
     }
 }
 
-/// `wasm-slo` with `args` and a compile cache shared by the tests.
-pub fn wasm_slo_command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_wasm-slo"));
-    command
-        .args(args)
-        .env("WASM_SLO_CACHE_DIR", target_dir().join("e2e-compile-cache"));
-    command
-}
-
 /// Runs `wasm-slo` with `args`, a compile cache shared by the tests, and no
 /// other environment influence.
 pub fn wasm_slo(args: &[&str]) -> Run {
-    let out = wasm_slo_command(args).output().expect("wasm-slo runs");
+    let out = wasm_slo_command()
+        .args(args)
+        .output()
+        .expect("wasm-slo runs");
     Run::from(out)
+}
+
+/// The `wasm-slo` binary with the tests' shared compile cache, to spawn.
+pub fn wasm_slo_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasm-slo"));
+    cmd.env("WASM_SLO_CACHE_DIR", target_dir().join("e2e-compile-cache"));
+    cmd
 }
 
 /// `run MODULE -e BASE_URL=... ARGS... --out json=TMP` with its parsed results.

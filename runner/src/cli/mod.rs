@@ -3,6 +3,7 @@
 
 mod compare;
 mod inspect;
+mod report;
 mod run;
 mod trend;
 
@@ -32,6 +33,8 @@ enum Command {
     Compare(CompareArgs),
     /// Show the trend of a figure over several results files.
     Trend(TrendArgs),
+    /// Render a results file as an HTML report, JUnit XML or Markdown.
+    Report(ReportArgs),
 }
 
 /// Flags of `wasm-slo run`.
@@ -72,9 +75,25 @@ pub struct RunArgs {
     /// Run only this flow, optionally with a weight: NAME or NAME=WEIGHT (repeatable).
     #[arg(long = "flow", value_name = "NAME[=WEIGHT]")]
     pub flows: Vec<String>,
-    /// Output, KIND=PATH (repeatable). Kinds: json.
+    /// Output, KIND=PATH (repeatable). Kinds: json, html, junit, markdown,
+    /// csv, ndjson (csv and ndjson are streamed as the test runs).
     #[arg(short = 'o', long = "out", value_name = "KIND=PATH")]
     pub outs: Vec<String>,
+    /// Serve the live metrics in OpenMetrics text at http://ADDR/metrics
+    /// for Prometheus to scrape during the run, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Trend figures in the summary and reports, e.g. p50,p95,p99,p99.9,max
+    /// (also k6's avg,min,med,max,p(90),count).
+    #[arg(
+        long,
+        value_name = "STATS",
+        default_value = "min,avg,p50,p90,p95,p99,max"
+    )]
+    pub summary_trend_stats: crate::report::trend_stats::TrendStats,
+    /// No live progress (the summary is still printed).
+    #[arg(long)]
+    pub no_progress: bool,
     /// Worker threads driving the VUs (default: one per core).
     #[arg(long)]
     pub workers: Option<usize>,
@@ -93,7 +112,7 @@ pub struct RunArgs {
     /// Do not use the compiled-module cache.
     #[arg(long)]
     pub no_cache: bool,
-    /// Print no summary.
+    /// Print neither progress nor summary.
     #[arg(short, long)]
     pub quiet: bool,
     /// Fail (exit 99) on WARN verdicts too.
@@ -103,6 +122,32 @@ pub struct RunArgs {
     /// regression (rules: the SLO file's `[regression]`, else seed 003's).
     #[arg(long, value_name = "RESULTS.json")]
     pub baseline: Option<PathBuf>,
+}
+
+/// Flags of `wasm-slo report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A results file written by `run --out json=...`.
+    pub results: PathBuf,
+    /// Write the HTML report here.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// Write JUnit XML here.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Write the Markdown summary here (`-` for standard output).
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Trend figures in the tables, e.g. p50,p95,p99,p99.9,max.
+    #[arg(
+        long,
+        value_name = "STATS",
+        default_value = "min,avg,p50,p90,p95,p99,max"
+    )]
+    pub summary_trend_stats: crate::report::trend_stats::TrendStats,
+    /// Count WARN verdicts as failures.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Flags of `wasm-slo inspect`.
@@ -203,6 +248,7 @@ pub fn main() -> ExitCode {
             Command::Inspect(args) => inspect::inspect(args).await,
             Command::Compare(args) => compare::compare(args),
             Command::Trend(args) => trend::trend(args),
+            Command::Report(args) => report::report(args),
         }
     });
     match result {

@@ -1,7 +1,6 @@
 //! `wasm-slo run`: load the module, resolve the plan, run setup, the load
 //! and teardown, then verdict, summary and outputs.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,6 +15,9 @@ use crate::metrics::recorder;
 use crate::plan::options::OptionsLayer;
 use crate::plan::{self, HttpSettings, PlanInputs, SloFile};
 use crate::report::json::Results;
+use crate::report::live::LiveOutputs;
+use crate::report::live::metrics_server::MetricsServer;
+use crate::report::outputs::{self, RenderOptions, parse_outs};
 use crate::report::{ModuleInfo, RunReport, summary};
 use crate::slo;
 use crate::wasm::bindings::WIT_PACKAGE;
@@ -26,26 +28,6 @@ use crate::wasm::module::{self, ModuleSource};
 
 /// Aggregation interval.
 const INTERVAL: Duration = Duration::from_secs(1);
-
-/// A requested output.
-enum Output {
-    Json(PathBuf),
-}
-
-fn parse_outs(items: &[String]) -> anyhow::Result<Vec<Output>> {
-    items
-        .iter()
-        .map(|item| match item.split_once('=') {
-            Some(("json", path)) if !path.is_empty() => Ok(Output::Json(PathBuf::from(path))),
-            Some((kind, _)) if kind != "json" => Err(bad_input(format!(
-                "--out {item}: unknown output kind \"{kind}\"; available: json"
-            ))),
-            _ => Err(bad_input(format!(
-                "--out {item}: expected KIND=PATH, e.g. --out json=results.json"
-            ))),
-        })
-        .collect()
-}
 
 /// A module compiled, linked, and instantiated once for describe, setup and
 /// teardown (VU 0).
@@ -213,7 +195,18 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
+    let metrics_server = match args.metrics_listen {
+        Some(addr) => Some(MetricsServer::start(addr).await?),
+        None => None,
+    };
     let started_at = SystemTime::now();
+    let mut live = LiveOutputs::open(&outs, started_at, INTERVAL)?;
+    if !args.quiet && !args.no_progress {
+        live = live.with_progress(&plan, INTERVAL);
+    }
+    if let Some(server) = &metrics_server {
+        live = live.with_metrics(server.published());
+    }
     let load = run_load(LoadInputs {
         plan: &plan,
         runtime,
@@ -221,8 +214,13 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         setup_data: setup_data.clone(),
         workers,
         interval: INTERVAL,
+        observer: &mut live,
     })
-    .await?;
+    .await;
+    // The streamed files hold what was measured even if the load failed.
+    let streamed = live.finish();
+    drop(metrics_server);
+    let load = load?;
 
     prepared.control.state().scenario = Arc::from("teardown");
     if setup.is_some()
@@ -282,7 +280,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     };
     let mut results = Results::from_report(&report)?;
     if !args.quiet {
-        print!("{}", summary::render(&report));
+        print!("{}", summary::render(&report, &args.summary_trend_stats));
     }
     let mut outcome = outcome;
     if let (Some(path), Some(base)) = (&args.baseline, &baseline_results) {
@@ -306,34 +304,22 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         }
     }
     // Outputs never depend on the verdict: what was measured is written.
-    for out in &outs {
-        match out {
-            Output::Json(path) => results.write(path)?,
-        }
+    let options = RenderOptions {
+        trend_stats: args.summary_trend_stats.clone(),
+        strict: args.strict,
+    };
+    let written = outputs::write_final(&outs, &results, &options);
+    match (written, streamed) {
+        (Ok(()), Ok(())) => Ok(outcome),
+        (Err(e), Ok(())) => Err(e),
+        (Ok(()), Err(s)) => Err(anyhow::anyhow!("{s}")),
+        (Err(e), Err(s)) => Err(anyhow::anyhow!("{e:#}; {s}")),
     }
-    Ok(outcome)
 }
 
 fn call_error_text(e: &CallError) -> String {
     match e {
         CallError::Guest(msg) => msg.clone(),
         CallError::Trap(t) => format!("trapped: {t:#}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn outs_parse_and_reject() {
-        assert!(matches!(
-            parse_outs(&["json=r.json".into()]).unwrap()[0],
-            Output::Json(_)
-        ));
-        let e = parse_outs(&["xml=r.xml".into()]).err().unwrap().to_string();
-        assert!(e.contains("unknown output kind \"xml\""), "{e}");
-        assert!(parse_outs(&["json".into()]).is_err());
-        assert!(parse_outs(&["json=".into()]).is_err());
     }
 }

@@ -24,7 +24,7 @@ use crate::host::{AbortCause, RunShared};
 use crate::metrics::catalog;
 use crate::metrics::store::MetricStore;
 use crate::metrics::tags::TagSet;
-use crate::metrics::timeline::{IntervalRecord, Timeline};
+use crate::metrics::timeline::{IntervalObserver, IntervalRecord, Timeline};
 use crate::plan::{Plan, ScenarioPlan};
 use crate::slo;
 use crate::wasm::instance::ScenarioRuntime;
@@ -43,6 +43,8 @@ pub struct LoadInputs<'a> {
     pub workers: usize,
     /// Aggregation interval.
     pub interval: Duration,
+    /// Told of every interval as it closes.
+    pub observer: &'a mut dyn IntervalObserver,
 }
 
 /// What the load phase produced.
@@ -77,6 +79,7 @@ pub async fn run_load(inputs: LoadInputs<'_>) -> anyhow::Result<LoadOutcome> {
         setup_data,
         workers,
         interval,
+        observer,
     } = inputs;
     let epoch = Instant::now();
     let (report_tx, mut report_rx) = mpsc::unbounded_channel::<WorkerReport>();
@@ -174,6 +177,7 @@ pub async fn run_load(inputs: LoadInputs<'_>) -> anyhow::Result<LoadOutcome> {
                 None => break,
             },
         }
+        timeline.drain_closed(|c, totals| observer.interval_closed(c, totals));
     }
     let duration = epoch.elapsed();
     let last = (duration.as_nanos() / interval.as_nanos().max(1)) as u64;
@@ -188,6 +192,8 @@ pub async fn run_load(inputs: LoadInputs<'_>) -> anyhow::Result<LoadOutcome> {
         init_failures += 1;
         first_init_failure.get_or_insert(reason);
     }
+    timeline.close_all();
+    timeline.drain_closed(|c, totals| observer.interval_closed(c, totals));
     let (mut metrics, intervals) = timeline.finish();
     let vus_max = plan.max_vus() as f64;
     metrics.set_gauge(catalog::VUS_MAX, &no_tags, vus_max);

@@ -71,6 +71,18 @@ struct Pending {
     vus: BTreeMap<String, u64>,
 }
 
+/// Something that watches intervals close as the load runs (the live
+/// outputs: progress, streamed series, the metrics endpoint).
+pub trait IntervalObserver {
+    /// Called once per interval, in order, as soon as it closes.
+    fn interval_closed(&mut self, closed: ClosedInterval<'_>, totals: &MetricStore);
+}
+
+/// Watches nothing.
+impl IntervalObserver for () {
+    fn interval_closed(&mut self, _: ClosedInterval<'_>, _: &MetricStore) {}
+}
+
 /// Gathers reports into intervals and totals.
 pub struct Timeline {
     interval: Duration,
@@ -83,6 +95,17 @@ pub struct Timeline {
     closed_below: u64,
     totals: MetricStore,
     records: Vec<IntervalRecord>,
+    /// Intervals closed since the last [`Timeline::drain_closed`], with their
+    /// own metrics, for the live outputs.
+    fresh: Vec<MetricStore>,
+}
+
+/// One interval as it closes: its record and its own metrics.
+pub struct ClosedInterval<'a> {
+    /// The summary that goes into the series.
+    pub record: &'a IntervalRecord,
+    /// Every series of the interval alone.
+    pub metrics: &'a MetricStore,
 }
 
 impl Timeline {
@@ -96,6 +119,7 @@ impl Timeline {
             closed_below: 0,
             totals: MetricStore::default(),
             records: Vec::new(),
+            fresh: Vec::new(),
         }
     }
 
@@ -170,6 +194,26 @@ impl Timeline {
         let record = summarise(k, self.interval, &p);
         self.totals.merge(&p.store);
         self.records.push(record);
+        self.fresh.push(p.store);
+    }
+
+    /// Hands every interval closed since the last call to `f`, oldest first,
+    /// with the totals so far (those after the newest of them: intervals
+    /// close one at a time unless a worker was late).
+    pub fn drain_closed(&mut self, mut f: impl FnMut(ClosedInterval<'_>, &MetricStore)) {
+        let fresh = std::mem::take(&mut self.fresh);
+        let first = self.records.len() - fresh.len();
+        for (record, metrics) in self.records[first..].iter().zip(&fresh) {
+            f(ClosedInterval { record, metrics }, &self.totals);
+        }
+    }
+
+    /// Closes every open interval (the end of the load).
+    pub fn close_all(&mut self) {
+        let keys: Vec<u64> = self.pending.keys().copied().collect();
+        for k in keys {
+            self.close(k);
+        }
     }
 
     /// Totals of the intervals closed so far.
@@ -184,10 +228,7 @@ impl Timeline {
 
     /// Closes every open interval; returns the totals and the series.
     pub fn finish(mut self) -> (MetricStore, Vec<IntervalRecord>) {
-        let keys: Vec<u64> = self.pending.keys().copied().collect();
-        for k in keys {
-            self.close(k);
-        }
+        self.close_all();
         (self.totals, self.records)
     }
 }

@@ -55,6 +55,28 @@ pub fn bytes(b: f64) -> String {
     }
 }
 
+/// A figure of threshold `t` (its measured value or its bound) in the
+/// threshold's unit; `is_rate` when the metric is a Rate (shown as %).
+pub fn threshold_figure(t: &crate::slo::ThresholdResult, v: f64, is_rate: bool) -> String {
+    if matches!(t.aggregation.as_str(), "variation" | "rise") {
+        percent(v)
+    } else if t.is_time {
+        millis(v)
+    } else if t.aggregation == "rate" && is_rate {
+        percent(v)
+    } else {
+        number(v)
+    }
+}
+
+/// Threshold `t`'s measured value, or why there is none.
+pub fn threshold_measured(t: &crate::slo::ThresholdResult, is_rate: bool) -> String {
+    match t.value {
+        Some(v) => threshold_figure(t, v, is_rate),
+        None => t.note.clone().unwrap_or_else(|| "no value".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -134,7 +134,7 @@ impl Results {
         let secs = r.duration.as_secs_f64();
         let mut metrics = Vec::new();
         for (k, d) in r.metrics.iter() {
-            metrics.push(record(&k.metric, &k.tags, d, secs)?);
+            metrics.push(metric_record(&k.metric, &k.tags, d, secs)?);
         }
         Ok(Results {
             schema: SCHEMA.into(),
@@ -167,6 +167,30 @@ impl Results {
             interval_s: r.interval.as_secs_f64(),
             intervals: r.intervals.clone(),
         })
+    }
+
+    /// The kind of `metric`: built-in, else as recorded in this file.
+    pub fn metric_kind(&self, metric: &str) -> Option<MetricKind> {
+        m::builtin(metric).map(|(k, _)| k).or_else(|| {
+            self.metrics
+                .iter()
+                .find(|r| r.name == metric)
+                .map(|r| r.kind)
+        })
+    }
+
+    /// Threshold `t`'s measured value in its unit.
+    pub fn threshold_measured(&self, t: &ThresholdResult) -> String {
+        super::format::threshold_measured(t, self.metric_kind(&t.metric) == Some(MetricKind::Rate))
+    }
+
+    /// Threshold `t`'s bound in its unit.
+    pub fn threshold_bound(&self, t: &ThresholdResult) -> String {
+        super::format::threshold_figure(
+            t,
+            t.bound,
+            self.metric_kind(&t.metric) == Some(MetricKind::Rate),
+        )
     }
 
     /// Rebuilds the metric store from the serialized series, exactly.
@@ -230,7 +254,14 @@ impl Results {
     }
 }
 
-fn record(name: &str, tags: &TagSet, d: &MetricData, secs: f64) -> anyhow::Result<MetricRecord> {
+/// One series as the results file (and the streamed series) hold it;
+/// `secs` is the span counter rates are computed over.
+pub fn metric_record(
+    name: &str,
+    tags: &TagSet,
+    d: &MetricData,
+    secs: f64,
+) -> anyhow::Result<MetricRecord> {
     let mut values = BTreeMap::new();
     let mut histogram = None;
     let mut unit = m::is_bytes(name).then(|| "bytes".to_owned());

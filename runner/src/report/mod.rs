@@ -1,9 +1,17 @@
-//! Outputs of a run: the terminal summary and the results file, both
-//! rendered from one [`RunReport`].
+//! Outputs of a run: the live ones fed as intervals close ([`live`]), the
+//! terminal summary rendered from the [`RunReport`], and the files rendered
+//! from the results ([`json`], [`html`], [`junit`], [`markdown`]) chosen
+//! with `--out` ([`outputs`]).
 
 pub mod format;
+pub mod html;
 pub mod json;
+pub mod junit;
+pub mod live;
+pub mod markdown;
+pub mod outputs;
 pub mod summary;
+pub mod trend_stats;
 
 use std::time::{Duration, SystemTime};
 

@@ -4,15 +4,16 @@
 use std::fmt::Write as _;
 
 use super::RunReport;
-use super::format::{bytes, millis, number, percent};
+use super::format::{bytes, millis, number, percent, threshold_measured};
+use super::trend_stats::TrendStats;
 use crate::exit::Outcome;
 use crate::host::http_client::ErrorKind;
 use crate::metrics::catalog as m;
 use crate::metrics::data::{MetricData, MetricKind};
 use crate::metrics::store::MetricStore;
 
-/// Renders the summary as text.
-pub fn render(r: &RunReport) -> String {
+/// Renders the summary as text, with `stats` as the trend columns.
+pub fn render(r: &RunReport, stats: &TrendStats) -> String {
     let mut out = String::new();
     let secs = r.duration.as_secs_f64().max(1e-9);
     let _ = writeln!(
@@ -36,10 +37,10 @@ pub fn render(r: &RunReport) -> String {
     }
     let _ = writeln!(out, "  ran for {}", millis(secs * 1000.0));
 
-    requests_table(&mut out, &r.metrics, secs);
+    requests_table(&mut out, &r.metrics, secs, stats);
     checks_table(&mut out, &r.metrics);
     iterations_line(&mut out, r, secs);
-    other_metrics(&mut out, &r.metrics, secs);
+    other_metrics(&mut out, &r.metrics, secs, stats);
     thresholds_table(&mut out, r);
     out
 }
@@ -102,9 +103,7 @@ fn stage_list(stages: &[crate::plan::Stage]) -> String {
         .join(", ")
 }
 
-const TREND_COLS: [(&str, f64); 4] = [("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0)];
-
-fn requests_table(out: &mut String, metrics: &MetricStore, secs: f64) {
+fn requests_table(out: &mut String, metrics: &MetricStore, secs: f64, stats: &TrendStats) {
     let rows = metrics.requests_by_name(true);
     if rows.is_empty() {
         let _ = writeln!(out, "\n  no HTTP requests were made");
@@ -117,11 +116,14 @@ fn requests_table(out: &mut String, metrics: &MetricStore, secs: f64) {
         .unwrap_or(0)
         .max(8)
         + 2;
-    let _ = writeln!(
-        out,
-        "\n  {:<width$}{:>9}{:>9}{:>9}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}",
-        "REQUESTS", "count", "rate/s", "failed", "min", "avg", "p50", "p90", "p95", "p99", "max"
+    let mut header = format!(
+        "\n  {:<width$}{:>9}{:>9}{:>9}",
+        "REQUESTS", "count", "rate/s", "failed"
     );
+    for s in &stats.0 {
+        let _ = write!(header, "{:>10}", s.to_string());
+    }
+    let _ = writeln!(out, "{header}");
     for (name, t, failed) in rows {
         let fail_rate = if t.count() > 0 {
             failed as f64 / t.count() as f64
@@ -129,18 +131,17 @@ fn requests_table(out: &mut String, metrics: &MetricStore, secs: f64) {
             0.0
         };
         let mut line = format!(
-            "  {:<width$}{:>9}{:>9.1}{:>9}{:>10}{:>10}",
+            "  {:<width$}{:>9}{:>9.1}{:>9}",
             name,
             t.count(),
             t.count() as f64 / secs,
             percent(fail_rate),
-            millis(t.min()),
-            millis(t.mean())
         );
-        for (_, p) in TREND_COLS {
-            let _ = write!(line, "{:>10}", millis(t.percentile(p)));
+        for s in &stats.0 {
+            let v = s.of(&t);
+            let text = if s.is_value() { millis(v) } else { number(v) };
+            let _ = write!(line, "{text:>10}");
         }
-        let _ = write!(line, "{:>10}", millis(t.max()));
         let _ = writeln!(out, "{}", line.trim_end());
     }
     errors_table(out, metrics);
@@ -226,7 +227,7 @@ fn iterations_line(out: &mut String, r: &RunReport, secs: f64) {
     }
 }
 
-fn other_metrics(out: &mut String, metrics: &MetricStore, secs: f64) {
+fn other_metrics(out: &mut String, metrics: &MetricStore, secs: f64, stats: &TrendStats) {
     let shown = [
         m::HTTP_REQ_DURATION,
         m::HTTP_REQ_FAILED,
@@ -261,18 +262,20 @@ fn other_metrics(out: &mut String, metrics: &MetricStore, secs: f64) {
                 "{} ({passes} of {total})",
                 percent(*passes as f64 / (*total).max(1) as f64)
             ),
-            MetricData::Trend(t) => {
-                let f = |v: f64| if t.is_time { millis(v) } else { number(v) };
-                format!(
-                    "avg={} min={} med={} p90={} p95={} max={}",
-                    f(t.mean()),
-                    f(t.min()),
-                    f(t.percentile(50.0)),
-                    f(t.percentile(90.0)),
-                    f(t.percentile(95.0)),
-                    f(t.max())
-                )
-            }
+            MetricData::Trend(t) => stats
+                .0
+                .iter()
+                .map(|s| {
+                    let v = s.of(t);
+                    let text = if t.is_time && s.is_value() {
+                        millis(v)
+                    } else {
+                        number(v)
+                    };
+                    format!("{s}={text}")
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
         };
         lines.push(format!("  {name:.<32} {text}"));
     }
@@ -288,18 +291,8 @@ fn thresholds_table(out: &mut String, r: &RunReport) {
     if !r.verdict.results.is_empty() {
         let _ = writeln!(out, "\n  THRESHOLDS");
         for t in &r.verdict.results {
-            let measured = match t.value {
-                Some(v) if matches!(t.aggregation.as_str(), "variation" | "rise") => percent(v),
-                Some(v) if t.is_time => millis(v),
-                Some(v)
-                    if t.aggregation == "rate"
-                        && matches!(kind_of(&r.metrics, &t.metric), Some(MetricKind::Rate)) =>
-                {
-                    percent(v)
-                }
-                Some(v) => number(v),
-                None => t.note.clone().unwrap_or_else(|| "no value".into()),
-            };
+            let is_rate = matches!(kind_of(&r.metrics, &t.metric), Some(MetricKind::Rate));
+            let measured = threshold_measured(t, is_rate);
             let _ = writeln!(
                 out,
                 "  {}  {} {}  {}={}",
