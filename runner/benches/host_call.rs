@@ -21,9 +21,19 @@ use wasm_slo::wasm::engine::{AllocationPlan, CodegenProfile, EpochTicker, build_
 use wasm_slo::wasm::instance::ScenarioRuntime;
 use wasm_slo::wasm::module::{self, ModuleSource};
 
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+}
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
 /// Builds the probe guest and returns its path.
 fn probe() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let root = workspace();
     let status = Command::new(env!("CARGO"))
         .current_dir(root)
         .args([
@@ -37,10 +47,7 @@ fn probe() -> PathBuf {
         .status()
         .expect("cargo runs");
     assert!(status.success(), "building the probe guest failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    target.join("wasm32-wasip2/release/probe.wasm")
+    target_dir().join("wasm32-wasip2/release/probe.wasm")
 }
 
 fn bench(c: &mut Criterion) {
@@ -54,7 +61,9 @@ fn bench(c: &mut Criterion) {
     };
     let engine = build_engine(&profile, &AllocationPlan::for_vus(1)).unwrap();
     let source = ModuleSource::read(&probe()).unwrap();
-    let component = module::compile(&engine, &profile, &source, &CompileCache::disabled()).unwrap();
+    // Cached, so a profile of this bench shows the calls, not Cranelift.
+    let cache = CompileCache::at(target_dir().join("bench-compile-cache"));
+    let component = module::compile(&engine, &profile, &source, &cache).unwrap();
     let runtime = ScenarioRuntime::new(&engine, &component, &source.path).unwrap();
     let _ticker = EpochTicker::start(&engine);
     let env = BTreeMap::from([
