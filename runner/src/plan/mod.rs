@@ -3,6 +3,7 @@
 //! command line (later wins). Everything after planning reads only a [`Plan`].
 
 pub mod duration;
+pub mod hosts;
 pub mod options;
 pub mod slo_file;
 pub mod threshold;
@@ -269,6 +270,18 @@ pub struct HttpSettings {
     pub ca_files: Vec<std::path::PathBuf>,
 }
 
+/// What the sandbox grants each VU beyond its own memory.
+#[derive(Debug, Clone, Serialize)]
+pub struct SandboxPlan {
+    /// Hosts requests may go to: the module's, the options file's and
+    /// `--allow-host`'s patterns together.
+    pub allowed_hosts: hosts::AllowedHosts,
+    /// CPU time the guest's own code may use per call (an iteration,
+    /// `init-vu`, `setup`, `teardown`) before it is stopped with a trap.
+    #[serde(with = "duration::serde_str")]
+    pub iteration_cpu_limit: Duration,
+}
+
 /// Everything a run needs to know.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -288,6 +301,8 @@ pub struct Plan {
     pub env: BTreeMap<String, String>,
     /// HTTP settings.
     pub http: HttpSettings,
+    /// Allowed hosts and CPU limit.
+    pub sandbox: SandboxPlan,
 }
 
 impl Plan {
@@ -332,6 +347,9 @@ pub struct PlanInputs {
 pub const DEFAULT_GRACEFUL_STOP: Duration = Duration::from_secs(30);
 /// Default limit of iteration-based runs (as in k6).
 pub const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(600);
+/// Default CPU time per iteration: far beyond any sane iteration, yet it
+/// stops a runaway loop.
+pub const DEFAULT_ITERATION_CPU_LIMIT: Duration = Duration::from_secs(60);
 
 /// Resolves the layers into a plan, validating everything a user can get wrong.
 pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
@@ -370,11 +388,30 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
     };
     add_thresholds(Some(&slo_thresholds), Source::SloFile);
 
+    let mut allowed_hosts = hosts::AllowedHosts::default();
+    for (source, layer) in [
+        ("describe() allowed_hosts", Some(&module.options)),
+        ("the options file's allowed_hosts", config.as_ref()),
+        ("--allow-host", Some(&cli)),
+    ] {
+        if let Some(items) = layer.and_then(|l| l.allowed_hosts.as_ref()) {
+            allowed_hosts.add(source, items)?;
+        }
+    }
+
     let mut opts = module.options.clone();
     if let Some(c) = &config {
         opts = opts.overridden_by(c);
     }
     opts = opts.overridden_by(&cli);
+    let iteration_cpu_limit = match opts.iteration_cpu_limit {
+        Some(d) if d.is_zero() => {
+            return Err(bad_input(
+                "the iteration CPU limit must be above 0s (e.g. --iteration-cpu-limit 30s)",
+            ));
+        }
+        d => d.unwrap_or(DEFAULT_ITERATION_CPU_LIMIT),
+    };
 
     let scenarios = scenarios_from(&opts, &cli, &module.flows, &flow_filter, &env)?;
     let scenarios = filter_scenarios(scenarios, &scenario_filter)?;
@@ -408,6 +445,10 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
         phases,
         env,
         http,
+        sandbox: SandboxPlan {
+            allowed_hosts,
+            iteration_cpu_limit,
+        },
     })
 }
 

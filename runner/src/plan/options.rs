@@ -53,6 +53,23 @@ pub struct OptionsLayer {
     /// a later layer replaces an earlier one; `[]` removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<BTreeMap<String, Vec<super::slo_file::ThresholdEntry>>>,
+    /// Hosts the scenario's requests may go to (see [`super::hosts`]).
+    /// Layers add to each other: the run allows the union.
+    #[serde(
+        default,
+        alias = "allowedHosts",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// CPU time the guest's own code may use per call (an iteration,
+    /// `init-vu`, `setup`, ...) before it is stopped with a trap.
+    #[serde(
+        default,
+        alias = "iterationCpuLimit",
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub iteration_cpu_limit: Option<Duration>,
 }
 
 /// One stage: move linearly to `target` (VUs, or iterations per time unit
@@ -208,6 +225,12 @@ impl OptionsLayer {
         pick(&mut self.graceful_stop, &later.graceful_stop);
         pick(&mut self.stages, &later.stages);
         pick(&mut self.scenarios, &later.scenarios);
+        pick(&mut self.iteration_cpu_limit, &later.iteration_cpu_limit);
+        if let Some(hosts) = &later.allowed_hosts {
+            self.allowed_hosts
+                .get_or_insert_with(Vec::new)
+                .extend(hosts.iter().cloned());
+        }
         if let Some(later_t) = &later.thresholds {
             let t = self.thresholds.get_or_insert_with(BTreeMap::new);
             for (k, v) in later_t {

@@ -2,13 +2,17 @@
 //! from the pre-linked component, and typed calls into its exports.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::WasmContext;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::bindings::{ScenarioModule, ScenarioModulePre};
+use super::limits::CpuBudget;
 use super::module::link;
+use super::trap::TrapCause;
+use crate::exit::bad_input;
 use crate::host::HostState;
 use crate::plan::options::OptionsLayer;
 use crate::plan::{Flow, ModuleDefaults};
@@ -18,6 +22,7 @@ use crate::plan::{Flow, ModuleDefaults};
 pub struct ScenarioRuntime {
     engine: Engine,
     pre: ScenarioModulePre<HostState>,
+    cpu_limit: Duration,
 }
 
 /// How a call into the guest ended when it did not return normally.
@@ -30,8 +35,14 @@ pub enum CallError {
 }
 
 impl ScenarioRuntime {
-    /// Links `component` against the host's imports.
-    pub fn new(engine: &Engine, component: &Component, path: &Path) -> anyhow::Result<Self> {
+    /// Links `component` against the host's imports; its instances' calls
+    /// may each use `cpu_limit` of CPU time.
+    pub fn new(
+        engine: &Engine,
+        component: &Component,
+        path: &Path,
+        cpu_limit: Duration,
+    ) -> anyhow::Result<Self> {
         let mut linker: Linker<HostState> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .wasm_context("linking WASI into the host")?;
@@ -42,16 +53,23 @@ impl ScenarioRuntime {
         Ok(ScenarioRuntime {
             engine: engine.clone(),
             pre,
+            cpu_limit,
         })
     }
 
     /// A fresh instance holding `state`.
-    pub async fn instantiate(&self, state: HostState) -> anyhow::Result<ScenarioInstance> {
+    pub async fn instantiate(&self, mut state: HostState) -> anyhow::Result<ScenarioInstance> {
+        state.cpu = CpuBudget::new(self.cpu_limit);
+        state.cpu.start_call();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        // Yield to other VUs whenever guest code runs past an epoch tick.
+        // Each epoch tick that passes while guest code runs is charged to
+        // the call, and the guest yields to the other VUs of its thread.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        store.epoch_deadline_callback(|mut cx| {
+            cx.data_mut().cpu.tick().map_err(wasmtime::Error::new)?;
+            Ok(UpdateDeadline::Yield(1))
+        });
         let bindings = self
             .pre
             .instantiate_async(&mut store)
@@ -67,22 +85,62 @@ pub struct ScenarioInstance {
     bindings: ScenarioModule,
 }
 
-fn flatten(r: wasmtime::Result<Result<(), String>>) -> Result<(), CallError> {
+fn flatten<T>(r: wasmtime::Result<Result<T, String>>) -> Result<T, CallError> {
     match r {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(v)) => Ok(v),
         Ok(Err(msg)) => Err(CallError::Guest(msg)),
         Err(trap) => Err(CallError::Trap(trap.into())),
     }
 }
 
 impl ScenarioInstance {
+    /// Starts the CPU and stderr accounting of a new call into the guest.
+    fn start_call(&mut self) {
+        let state = self.store.data_mut();
+        state.cpu.start_call();
+        state.stderr.start_call();
+        self.store.set_epoch_deadline(1);
+    }
+
+    /// Ends a call: unless it trapped (its output then goes with the trap's
+    /// log entry), the guest's stderr output is passed on.
+    fn end_call<T>(&mut self, result: Result<T, CallError>) -> Result<T, CallError> {
+        if !matches!(result, Err(CallError::Trap(_))) {
+            self.store.data().stderr.pass_on();
+        }
+        result
+    }
+
+    /// Sets the CPU time each later call may use.
+    pub fn set_cpu_limit(&mut self, limit: Duration) {
+        self.store.data_mut().cpu = CpuBudget::new(limit);
+    }
+
     /// The module's declared defaults.
     pub async fn describe(&mut self) -> anyhow::Result<ModuleDefaults> {
+        self.start_call();
         let g = self.bindings.wasm_slo_scenario_scenario();
-        let d = g
-            .call_describe(&mut self.store)
-            .await
-            .wasm_context("the module's describe() trapped")?;
+        let d = match g.call_describe(&mut self.store).await {
+            Ok(d) => d,
+            Err(e) => {
+                // The module is broken and nothing has run: bad input, in
+                // one line with the guest's own words if it left any.
+                let trap = anyhow::Error::from(e);
+                let output = self.store.data().stderr.call_output();
+                return Err(bad_input(format!(
+                    "the module's describe() trapped ({}): {}{}{}; fix the module",
+                    TrapCause::of(&trap),
+                    trap.root_cause(),
+                    if output.is_empty() {
+                        ""
+                    } else {
+                        "; it wrote: "
+                    },
+                    output.replace('\n', " ")
+                )));
+            }
+        };
+        self.store.data().stderr.pass_on();
         Ok(ModuleDefaults {
             name: d.name,
             flows: d
@@ -99,30 +157,34 @@ impl ScenarioInstance {
 
     /// Runs `setup`; its bytes go to every VU.
     pub async fn setup(&mut self) -> Result<Vec<u8>, CallError> {
+        self.start_call();
         let g = self.bindings.wasm_slo_scenario_scenario();
-        match g.call_setup(&mut self.store).await {
-            Ok(Ok(data)) => Ok(data),
-            Ok(Err(msg)) => Err(CallError::Guest(msg)),
-            Err(trap) => Err(CallError::Trap(trap.into())),
-        }
+        let r = flatten(g.call_setup(&mut self.store).await);
+        self.end_call(r)
     }
 
     /// Runs `init-vu`.
     pub async fn init_vu(&mut self, setup_data: &[u8]) -> Result<(), CallError> {
+        self.start_call();
         let g = self.bindings.wasm_slo_scenario_scenario();
-        flatten(g.call_init_vu(&mut self.store, setup_data).await)
+        let r = flatten(g.call_init_vu(&mut self.store, setup_data).await);
+        self.end_call(r)
     }
 
     /// Runs one iteration of `flow`.
     pub async fn run(&mut self, flow: &str) -> Result<(), CallError> {
+        self.start_call();
         let g = self.bindings.wasm_slo_scenario_scenario();
-        flatten(g.call_run(&mut self.store, flow).await)
+        let r = flatten(g.call_run(&mut self.store, flow).await);
+        self.end_call(r)
     }
 
     /// Runs `teardown`.
     pub async fn teardown(&mut self, setup_data: &[u8]) -> Result<(), CallError> {
+        self.start_call();
         let g = self.bindings.wasm_slo_scenario_scenario();
-        flatten(g.call_teardown(&mut self.store, setup_data).await)
+        let r = flatten(g.call_teardown(&mut self.store, setup_data).await);
+        self.end_call(r)
     }
 
     /// The VU's host state.
