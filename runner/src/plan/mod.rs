@@ -2,6 +2,7 @@
 //! thresholds, from the module's defaults, the option and SLO files and the
 //! command line (later wins). Everything after planning reads only a [`Plan`].
 
+pub mod conflicts;
 pub mod duration;
 pub mod hosts;
 pub mod options;
@@ -404,6 +405,7 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
         opts = opts.overridden_by(c);
     }
     opts = opts.overridden_by(&cli);
+    conflicts::check(&cli, &opts, &scenario_filter, &http)?;
     let iteration_cpu_limit = match opts.iteration_cpu_limit {
         Some(d) if d.is_zero() => {
             return Err(bad_input(
@@ -486,6 +488,16 @@ fn scenarios_from(
     if declared.is_empty() {
         return Err(bad_input(
             "`scenarios` is empty; declare at least one scenario",
+        ));
+    }
+    if !flow_filter.is_empty()
+        && declared
+            .values()
+            .all(|c| c.flow.is_some() || c.flows.is_some())
+    {
+        return Err(bad_input(
+            "--flow has no effect: every declared scenario sets its own `flow` or `flows`; \
+             change them in the options file, or run one scenario with --scenario",
         ));
     }
     declared

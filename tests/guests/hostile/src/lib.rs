@@ -18,7 +18,8 @@
 //!
 //! The host of `BASE_URL` is the only allowed host, unless `-e
 //! HOSTILE_HOSTS=a,b` declares those patterns instead (empty: none). With
-//! `-e HOSTILE_DESCRIBE=loop`, `describe()` itself never returns.
+//! `-e HOSTILE_DESCRIBE=loop`, `describe()` itself never returns; `-e
+//! HOSTILE_OPTION=KEY=JSON` adds that option to the description.
 
 use std::hint::black_box;
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
@@ -26,6 +27,7 @@ use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use wasm_slo_sdk::http::ErrorKind;
 use wasm_slo_sdk::prelude::*;
 use wasm_slo_sdk::runtime::env_vars;
+use wasm_slo_sdk::serde_json;
 
 /// Where the test server listens unless `-e BASE_URL=...` says otherwise.
 const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8080";
@@ -64,6 +66,16 @@ impl Scenario for Hostile {
                 .filter(|p| !p.is_empty())
                 .fold(Description::new("hostile"), Description::allow_host),
             None => Description::new("hostile").allow_url(&env_or("BASE_URL", DEFAULT_BASE_URL)),
+        };
+        let description = match env("HOSTILE_OPTION").and_then(|o| {
+            let (key, json) = o.split_once('=')?;
+            Some((
+                key.to_owned(),
+                serde_json::from_str::<serde_json::Value>(json).ok()?,
+            ))
+        }) {
+            Some((key, value)) => description.option(key, value),
+            None => description,
         };
         description
             .flow("normal", 1)
