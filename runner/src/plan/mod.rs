@@ -9,6 +9,9 @@ pub mod options;
 pub mod slo_file;
 pub mod threshold;
 
+#[cfg(test)]
+mod proptests;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -246,8 +246,13 @@ impl OptionsLayer {
 pub fn read_config_file<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let text =
         std::fs::read_to_string(path).bad_input(|| format!("cannot read `{}`", path.display()))?;
+    parse_config(path, &text)
+}
+
+/// Parses `text`, the content of `path` (TOML, or JSON by extension).
+pub fn parse_config<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> anyhow::Result<T> {
     if path.extension().is_some_and(|e| e == "json") {
-        return serde_json::from_str(&text).map_err(|e| {
+        return serde_json::from_str(text).map_err(|e| {
             bad_input(format!(
                 "`{}` line {} column {}: {e}",
                 path.display(),
@@ -256,11 +261,11 @@ pub fn read_config_file<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::
             ))
         });
     }
-    toml::from_str(&text).map_err(|e| {
+    toml::from_str(text).map_err(|e| {
         let at = e
             .span()
             .map(|s| {
-                let (line, col) = line_col(&text, s.start);
+                let (line, col) = line_col(text, s.start);
                 format!(" line {line} column {col}")
             })
             .unwrap_or_default();
