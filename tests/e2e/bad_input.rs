@@ -2,6 +2,27 @@
 
 use crate::util::*;
 
+/// Writes `file` in `dir`: a component with `imports` (WAT) that exports an
+/// instance holding a `describe` function as `export`, and returns its path.
+fn component(dir: &std::path::Path, file: &str, imports: &str, export: &str) -> String {
+    let wat = format!(
+        r#"(component
+            {imports}
+            (core module $m (func (export "f")))
+            (core instance $i (instantiate $m))
+            (func $f (canon lift (core func $i "f")))
+            (instance $s (export "describe" (func $f)))
+            (export "{export}" (instance $s)))"#
+    );
+    write_bytes(dir, file, &wat::parse_str(wat).unwrap())
+}
+
+fn write_bytes(dir: &std::path::Path, file: &str, bytes: &[u8]) -> String {
+    let p = dir.join(file);
+    std::fs::write(&p, bytes).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
 #[test]
 fn missing_file_directory_and_non_wasm() {
     let dir = tempfile::tempdir().unwrap();
@@ -51,22 +72,14 @@ fn component_of_another_world_or_wit_version() {
         &["run", other.to_str().unwrap()],
         "does not export `wasm-slo:scenario/scenario` (it exports greet)",
     );
-    let newer = dir.path().join("newer.wasm");
-    std::fs::write(
-        &newer,
-        wat::parse_str(
-            r#"(component
-                (core module $m (func (export "f")))
-                (core instance $i (instantiate $m))
-                (func $f (canon lift (core func $i "f")))
-                (instance $s (export "describe" (func $f)))
-                (export "wasm-slo:scenario/scenario@0.9.0" (instance $s)))"#,
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let newer = component(
+        dir.path(),
+        "newer.wasm",
+        "",
+        "wasm-slo:scenario/scenario@0.9.0",
+    );
     expect_bad_input(
-        &["run", newer.to_str().unwrap()],
+        &["run", &newer],
         "was built for wasm-slo:scenario@0.9.0, but this runner supports wasm-slo:scenario@0.1.0",
     );
 }
@@ -74,23 +87,14 @@ fn component_of_another_world_or_wit_version() {
 #[test]
 fn component_importing_what_the_runner_does_not_offer() {
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("imports.wasm");
-    std::fs::write(
-        &p,
-        wat::parse_str(
-            r#"(component
-                (import "acme:db/query@1.0.0" (instance (export "q" (func))))
-                (core module $m (func (export "f")))
-                (core instance $i (instantiate $m))
-                (func $f (canon lift (core func $i "f")))
-                (instance $s (export "describe" (func $f)))
-                (export "wasm-slo:scenario/scenario@0.1.0" (instance $s)))"#,
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let p = component(
+        dir.path(),
+        "imports.wasm",
+        r#"(import "acme:db/query@1.0.0" (instance (export "q" (func))))"#,
+        "wasm-slo:scenario/scenario@0.1.0",
+    );
     expect_bad_input(
-        &["run", p.to_str().unwrap()],
+        &["run", &p],
         "imports interfaces this runner does not offer: acme:db/query@1.0.0",
     );
 }
@@ -166,63 +170,45 @@ fn oversized_and_malformed_components() {
         &["run", big.to_str().unwrap()],
         "big.wasm` is 256 MiB; scenario modules may be at most 256 MiB",
     );
-    let garbage = dir.path().join("garbage.wasm");
-    std::fs::write(&garbage, b"\0asm\x0d\0\x01\0\x07\xff\xff\xff\xffjunk").unwrap();
+    let garbage = write_bytes(
+        dir.path(),
+        "garbage.wasm",
+        b"\0asm\x0d\0\x01\0\x07\xff\xff\xff\xffjunk",
+    );
     expect_bad_input(
-        &["run", garbage.to_str().unwrap(), "--no-cache"],
+        &["run", &garbage, "--no-cache"],
         "garbage.wasm` is not a valid component: ",
     );
     let probe = std::fs::read(guest("probe")).unwrap();
-    let cut = dir.path().join("cut.wasm");
-    std::fs::write(&cut, &probe[..probe.len() / 2]).unwrap();
-    expect_bad_input(
-        &["inspect", cut.to_str().unwrap()],
-        "cut.wasm` is not a valid component: ",
-    );
+    let cut = write_bytes(dir.path(), "cut.wasm", &probe[..probe.len() / 2]);
+    expect_bad_input(&["inspect", &cut], "cut.wasm` is not a valid component: ");
 }
 
 #[test]
 fn components_of_other_wit_versions_name_both_versions() {
     let dir = tempfile::tempdir().unwrap();
-    let older = dir.path().join("older.wasm");
-    std::fs::write(
-        &older,
-        wat::parse_str(
-            r#"(component
-                (core module $m (func (export "f")))
-                (core instance $i (instantiate $m))
-                (func $f (canon lift (core func $i "f")))
-                (instance $s (export "describe" (func $f)))
-                (export "wasm-slo:scenario/scenario@0.0.3" (instance $s)))"#,
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let older = component(
+        dir.path(),
+        "older.wasm",
+        "",
+        "wasm-slo:scenario/scenario@0.0.3",
+    );
     expect_bad_input(
-        &["run", older.to_str().unwrap()],
+        &["run", &older],
         "was built for wasm-slo:scenario@0.0.3, but this runner supports wasm-slo:scenario@0.1.0",
     );
     // Exports the current version but imports the runner's http of another
     // one, and wasi:http besides: every such import is named.
-    let mixed = dir.path().join("mixed.wasm");
-    std::fs::write(
-        &mixed,
-        wat::parse_str(
-            r#"(component
-                (import "wasm-slo:scenario/http@0.2.0" (instance (export "send" (func))))
-                (import "wasi:http/outgoing-handler@0.2.0" (instance (export "handle" (func))))
-                (import "wasi:clocks/monotonic-clock@0.2.0" (instance))
-                (core module $m (func (export "f")))
-                (core instance $i (instantiate $m))
-                (func $f (canon lift (core func $i "f")))
-                (instance $s (export "describe" (func $f)))
-                (export "wasm-slo:scenario/scenario@0.1.0" (instance $s)))"#,
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let mixed = component(
+        dir.path(),
+        "mixed.wasm",
+        r#"(import "wasm-slo:scenario/http@0.2.0" (instance (export "send" (func))))
+           (import "wasi:http/outgoing-handler@0.2.0" (instance (export "handle" (func))))
+           (import "wasi:clocks/monotonic-clock@0.2.0" (instance))"#,
+        "wasm-slo:scenario/scenario@0.1.0",
+    );
     expect_bad_input(
-        &["run", mixed.to_str().unwrap()],
+        &["run", &mixed],
         "imports interfaces this runner does not offer: wasm-slo:scenario/http@0.2.0, \
          wasi:http/outgoing-handler@0.2.0; it was built for wasm-slo:scenario@0.2.0, this runner \
          speaks wasm-slo:scenario@0.1.0",

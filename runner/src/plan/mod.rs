@@ -845,10 +845,12 @@ fn parse_threshold(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn inputs(cli: OptionsLayer) -> PlanInputs {
+    /// Inputs with a module of two flows (`list` 3, `get` 2) defaulting
+    /// to 4 VUs for 30 s and a p95 threshold, and `cli` as the command line.
+    pub(super) fn inputs(cli: OptionsLayer) -> PlanInputs {
         PlanInputs {
             module: ModuleDefaults {
                 name: "m".into(),

@@ -8,9 +8,7 @@
 //! and every input either parses, or fails as bad input with a one-line
 //! message; the valid part of the grammar always parses.
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use proptest::prelude::*;
 
@@ -18,7 +16,7 @@ use super::duration::parse_duration;
 use super::hosts::HostPattern;
 use super::options::{OptionsLayer, parse_config};
 use super::threshold::{Aggregation, CmpOp, Expression, MetricSelector};
-use super::{Flow, HttpSettings, ModuleDefaults, PlanInputs, SloFile, resolve};
+use super::{PlanInputs, SloFile, resolve};
 use crate::exit::is_bad_input;
 
 /// Fails the property unless `err` is bad input shown on one line.
@@ -206,38 +204,14 @@ proptest! {
 
 // ---- options and SLO files, through to a plan ----
 
-fn module() -> ModuleDefaults {
-    ModuleDefaults {
-        name: "m".into(),
-        flows: vec![
-            Flow {
-                name: "list".into(),
-                weight: 3,
-            },
-            Flow {
-                name: "get".into(),
-                weight: 1,
-            },
-        ],
-        options: OptionsLayer::default(),
-    }
-}
-
+/// Inputs with the module's two flows and no module options, so `config`
+/// and `slo` decide the plan.
 fn plan_inputs(config: Option<OptionsLayer>, slo: Option<SloFile>) -> PlanInputs {
-    PlanInputs {
-        module: module(),
-        config,
-        slo,
-        cli: OptionsLayer::default(),
-        flow_filter: vec![],
-        scenario_filter: vec![],
-        env: BTreeMap::new(),
-        http: HttpSettings {
-            default_timeout: Duration::from_secs(60),
-            insecure_skip_tls_verify: false,
-            ca_files: vec![],
-        },
-    }
+    let mut inputs = super::tests::inputs(OptionsLayer::default());
+    inputs.module.options = OptionsLayer::default();
+    inputs.config = config;
+    inputs.slo = slo;
+    inputs
 }
 
 /// Values of one kind, as TOML text.
@@ -533,12 +507,17 @@ fn slo_toml() -> impl Strategy<Value = String> {
         })
 }
 
-/// Parses `text` as the file `name` and resolves a plan from it: every
-/// step succeeds or fails as one line of bad input.
-fn check_options(name: &str, text: &str) -> Result<(), TestCaseError> {
-    match parse_config::<OptionsLayer>(Path::new(name), text) {
-        Ok(layer) => {
-            if let Err(e) = resolve(plan_inputs(Some(layer), None)) {
+/// Parses `text` as the file `name` and resolves a plan from it (the file
+/// placed in the inputs by `place`): every step succeeds or fails as one
+/// line of bad input.
+fn check_file<T: serde::de::DeserializeOwned>(
+    name: &str,
+    text: &str,
+    place: impl FnOnce(T) -> PlanInputs,
+) -> Result<(), TestCaseError> {
+    match parse_config::<T>(Path::new(name), text) {
+        Ok(file) => {
+            if let Err(e) = resolve(place(file)) {
                 assert_bad_input_line(&e, text)?;
             }
         }
@@ -547,16 +526,12 @@ fn check_options(name: &str, text: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+fn check_options(name: &str, text: &str) -> Result<(), TestCaseError> {
+    check_file(name, text, |layer| plan_inputs(Some(layer), None))
+}
+
 fn check_slo(name: &str, text: &str) -> Result<(), TestCaseError> {
-    match parse_config::<SloFile>(Path::new(name), text) {
-        Ok(slo) => {
-            if let Err(e) = resolve(plan_inputs(None, Some(slo))) {
-                assert_bad_input_line(&e, text)?;
-            }
-        }
-        Err(e) => assert_bad_input_line(&e, text)?,
-    }
-    Ok(())
+    check_file(name, text, |slo| plan_inputs(None, Some(slo)))
 }
 
 proptest! {
