@@ -203,3 +203,55 @@ fn the_iteration_cpu_limit_can_come_from_the_options() {
     );
     assert_eq!(r.config["sandbox"]["iteration_cpu_limit"], "150ms");
 }
+
+#[test]
+fn setup_and_teardown_that_never_return_are_cut_off() {
+    let srv = server();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "o.toml",
+        "setup_timeout = \"300ms\"\nteardown_timeout = \"300ms\"\n",
+    );
+    // setup() is needed before any load: the run fails, nothing was run.
+    let run = wasm_slo(&[
+        "run",
+        guest("hostile").to_str().unwrap(),
+        "-e",
+        &format!("BASE_URL={}", srv.base_url()),
+        "-e",
+        "HOSTILE_SETUP=sleep",
+        "--config",
+        &cfg,
+    ]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("setup() did not return within 300ms (setup_timeout)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(srv.stats().total, 0);
+    // teardown() comes after the load: a warning, and the results stand.
+    let (run, r, _d) = run_json(
+        &guest("hostile"),
+        &srv.base_url(),
+        &[
+            "--flow",
+            "normal",
+            "-e",
+            "HOSTILE_TEARDOWN=sleep",
+            "--config",
+            &cfg,
+        ],
+    );
+    run.expect_code(0);
+    assert!(
+        run.stderr
+            .contains("teardown() did not return within 300ms (teardown_timeout)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(value(&r, "http_reqs", &[], "count"), 1.0);
+    assert_eq!(r.config["sandbox"]["setup_timeout"], "300ms");
+}

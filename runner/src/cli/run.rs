@@ -189,6 +189,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             thresholds: None,
             allowed_hosts: (!args.allow_hosts.is_empty()).then(|| args.allow_hosts.clone()),
             iteration_cpu_limit: args.iteration_cpu_limit,
+            ..Default::default()
         },
         flow_filter: args.flows.clone(),
         scenario_filter: args.scenarios.clone(),

@@ -274,7 +274,8 @@ pub struct HttpSettings {
     pub ca_files: Vec<std::path::PathBuf>,
 }
 
-/// What the sandbox grants each VU beyond its own memory.
+/// What the sandbox grants the module beyond its own memory: hosts, and
+/// time.
 #[derive(Debug, Clone, Serialize)]
 pub struct SandboxPlan {
     /// Hosts requests may go to: the module's, the options file's and
@@ -284,6 +285,12 @@ pub struct SandboxPlan {
     /// `init-vu`, `setup`, `teardown`) before it is stopped with a trap.
     #[serde(with = "duration::serde_str")]
     pub iteration_cpu_limit: Duration,
+    /// Wall-clock limit of `setup` (k6's `setupTimeout`).
+    #[serde(with = "duration::serde_str")]
+    pub setup_timeout: Duration,
+    /// Wall-clock limit of `teardown` (k6's `teardownTimeout`).
+    #[serde(with = "duration::serde_str")]
+    pub teardown_timeout: Duration,
 }
 
 /// Everything a run needs to know.
@@ -354,6 +361,8 @@ pub const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(600);
 /// Default CPU time per iteration: far beyond any sane iteration, yet it
 /// stops a runaway loop.
 pub const DEFAULT_ITERATION_CPU_LIMIT: Duration = Duration::from_secs(60);
+/// Default wall-clock limit of `setup` and of `teardown` (as in k6).
+pub const DEFAULT_LIFECYCLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Resolves the layers into a plan, validating everything a user can get wrong.
 pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
@@ -417,6 +426,12 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
         }
         d => d.unwrap_or(DEFAULT_ITERATION_CPU_LIMIT),
     };
+    let lifecycle_timeout = |d: Option<Duration>, name: &str| match d {
+        Some(d) if d.is_zero() => Err(bad_input(format!("{name} must be above 0s"))),
+        d => Ok(d.unwrap_or(DEFAULT_LIFECYCLE_TIMEOUT)),
+    };
+    let setup_timeout = lifecycle_timeout(opts.setup_timeout, "setup_timeout")?;
+    let teardown_timeout = lifecycle_timeout(opts.teardown_timeout, "teardown_timeout")?;
 
     let scenarios = scenarios_from(&opts, &cli, &module.flows, &flow_filter, &env)?;
     let scenarios = filter_scenarios(scenarios, &scenario_filter)?;
@@ -453,6 +468,8 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
         sandbox: SandboxPlan {
             allowed_hosts,
             iteration_cpu_limit,
+            setup_timeout,
+            teardown_timeout,
         },
     })
 }

@@ -70,6 +70,22 @@ pub struct OptionsLayer {
         skip_serializing_if = "Option::is_none"
     )]
     pub iteration_cpu_limit: Option<Duration>,
+    /// Wall-clock limit of `setup` (k6's `setupTimeout`).
+    #[serde(
+        default,
+        alias = "setupTimeout",
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub setup_timeout: Option<Duration>,
+    /// Wall-clock limit of `teardown` (k6's `teardownTimeout`).
+    #[serde(
+        default,
+        alias = "teardownTimeout",
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub teardown_timeout: Option<Duration>,
 }
 
 /// One stage: move linearly to `target` (VUs, or iterations per time unit
@@ -226,6 +242,8 @@ impl OptionsLayer {
         pick(&mut self.stages, &later.stages);
         pick(&mut self.scenarios, &later.scenarios);
         pick(&mut self.iteration_cpu_limit, &later.iteration_cpu_limit);
+        pick(&mut self.setup_timeout, &later.setup_timeout);
+        pick(&mut self.teardown_timeout, &later.teardown_timeout);
         if let Some(hosts) = &later.allowed_hosts {
             self.allowed_hosts
                 .get_or_insert_with(Vec::new)

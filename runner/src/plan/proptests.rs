@@ -238,6 +238,8 @@ fn value_for(key: &str) -> BoxedStrategy<String> {
         .boxed(),
         "duration"
         | "max_duration"
+        | "setup_timeout"
+        | "teardown_timeout"
         | "graceful_stop"
         | "iteration_cpu_limit"
         | "start_time"
@@ -410,6 +412,8 @@ fn options_toml() -> impl Strategy<Value = String> {
         "graceful_stop",
         "allowed_hosts",
         "iteration_cpu_limit",
+        "setup_timeout",
+        "teardown_timeout",
     ]);
     // Every scenario names an executor: without one it is refused at once.
     let scenario = (

@@ -9,13 +9,13 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::bindings::{ScenarioModule, ScenarioModulePre};
-use super::limits::CpuBudget;
+use super::limits::{CallTimedOut, CpuBudget, DESCRIBE_TIMEOUT};
 use super::module::link;
 use super::trap::TrapCause;
 use crate::exit::bad_input;
 use crate::host::HostState;
 use crate::plan::options::OptionsLayer;
-use crate::plan::{Flow, ModuleDefaults};
+use crate::plan::{DEFAULT_LIFECYCLE_TIMEOUT, Flow, ModuleDefaults};
 
 /// The linked component, ready to instantiate any number of times.
 #[derive(Clone)]
@@ -75,7 +75,12 @@ impl ScenarioRuntime {
             .instantiate_async(&mut store)
             .await
             .wasm_context("instantiating the scenario")?;
-        Ok(ScenarioInstance { store, bindings })
+        Ok(ScenarioInstance {
+            store,
+            bindings,
+            setup_timeout: DEFAULT_LIFECYCLE_TIMEOUT,
+            teardown_timeout: DEFAULT_LIFECYCLE_TIMEOUT,
+        })
     }
 }
 
@@ -83,6 +88,21 @@ impl ScenarioRuntime {
 pub struct ScenarioInstance {
     store: Store<HostState>,
     bindings: ScenarioModule,
+    /// Wall-clock limits of `setup` and `teardown` (k6's defaults until the
+    /// plan sets them).
+    setup_timeout: Duration,
+    teardown_timeout: Duration,
+}
+
+/// `call`'s result, or a timeout error once `limit` passes.
+async fn within<T>(
+    limit: Duration,
+    timed_out: CallTimedOut,
+    call: impl Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or_else(|_| Err(wasmtime::Error::new(timed_out)))
 }
 
 fn flatten<T>(r: wasmtime::Result<Result<T, String>>) -> Result<T, CallError> {
@@ -116,20 +136,36 @@ impl ScenarioInstance {
         self.store.data_mut().cpu = CpuBudget::new(limit);
     }
 
+    /// Sets the wall-clock limits of `setup` and `teardown`.
+    pub fn set_lifecycle_timeouts(&mut self, setup: Duration, teardown: Duration) {
+        self.setup_timeout = setup;
+        self.teardown_timeout = teardown;
+    }
+
     /// The module's declared defaults.
     pub async fn describe(&mut self) -> anyhow::Result<ModuleDefaults> {
         self.start_call();
         let g = self.bindings.wasm_slo_scenario_scenario();
-        let d = match g.call_describe(&mut self.store).await {
+        let timed_out = CallTimedOut {
+            call: "describe()",
+            limit: DESCRIBE_TIMEOUT,
+            setting: "a fixed limit: describe() only returns defaults",
+        };
+        let call = g.call_describe(&mut self.store);
+        let d = match within(DESCRIBE_TIMEOUT, timed_out, call).await {
             Ok(d) => d,
             Err(e) => {
                 // The module is broken and nothing has run: bad input, in
                 // one line with the guest's own words if it left any.
                 let trap = anyhow::Error::from(e);
                 let output = self.store.data().stderr.call_output();
+                let what = if trap.is::<CallTimedOut>() {
+                    "timed out".to_owned()
+                } else {
+                    format!("trapped ({})", TrapCause::of(&trap))
+                };
                 return Err(bad_input(format!(
-                    "the module's describe() trapped ({}): {}{}{}; fix the module",
-                    TrapCause::of(&trap),
+                    "the module's describe() {what}: {}{}{}; fix the module",
                     trap.root_cause(),
                     if output.is_empty() {
                         ""
@@ -159,7 +195,13 @@ impl ScenarioInstance {
     pub async fn setup(&mut self) -> Result<Vec<u8>, CallError> {
         self.start_call();
         let g = self.bindings.wasm_slo_scenario_scenario();
-        let r = flatten(g.call_setup(&mut self.store).await);
+        let timed_out = CallTimedOut {
+            call: "setup()",
+            limit: self.setup_timeout,
+            setting: "setup_timeout",
+        };
+        let call = g.call_setup(&mut self.store);
+        let r = flatten(within(self.setup_timeout, timed_out, call).await);
         self.end_call(r)
     }
 
@@ -183,7 +225,13 @@ impl ScenarioInstance {
     pub async fn teardown(&mut self, setup_data: &[u8]) -> Result<(), CallError> {
         self.start_call();
         let g = self.bindings.wasm_slo_scenario_scenario();
-        let r = flatten(g.call_teardown(&mut self.store, setup_data).await);
+        let timed_out = CallTimedOut {
+            call: "teardown()",
+            limit: self.teardown_timeout,
+            setting: "teardown_timeout",
+        };
+        let call = g.call_teardown(&mut self.store, setup_data);
+        let r = flatten(within(self.teardown_timeout, timed_out, call).await);
         self.end_call(r)
     }
 

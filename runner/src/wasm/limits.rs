@@ -126,6 +126,25 @@ pub struct CpuLimitExceeded {
     pub limit: Duration,
 }
 
+/// Wall-clock time `describe()` may take: it only returns defaults.
+pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A once-per-run call (describe, setup, teardown) ran past its wall-clock
+/// limit, e.g. waiting on a target that never answers or sleeping.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "{call} did not return within {} ({setting})",
+    crate::plan::duration::format_duration(*limit)
+)]
+pub struct CallTimedOut {
+    /// `setup()`, `teardown()` or `describe()`.
+    pub call: &'static str,
+    /// The limit.
+    pub limit: Duration,
+    /// Where the limit is set.
+    pub setting: &'static str,
+}
+
 /// CPU time of the current call into the guest, in epoch ticks.
 ///
 /// The store's epoch callback runs when a tick passes while guest code

@@ -19,10 +19,13 @@
 //! The host of `BASE_URL` is the only allowed host, unless `-e
 //! HOSTILE_HOSTS=a,b` declares those patterns instead (empty: none). With
 //! `-e HOSTILE_DESCRIBE=loop`, `describe()` itself never returns; `-e
-//! HOSTILE_OPTION=KEY=JSON` adds that option to the description.
+//! HOSTILE_OPTION=KEY=JSON` adds that option to the description; `-e
+//! HOSTILE_SETUP=sleep` and `-e HOSTILE_TEARDOWN=sleep` make `setup()` or
+//! `teardown()` sleep for an hour.
 
 use std::hint::black_box;
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
+use std::time::Duration;
 
 use wasm_slo_sdk::http::ErrorKind;
 use wasm_slo_sdk::prelude::*;
@@ -90,6 +93,20 @@ impl Scenario for Hostile {
             .flow("socket", 1)
             .vus(1)
             .iterations(1)
+    }
+
+    fn setup() -> Result<Vec<u8>> {
+        if env("HOSTILE_SETUP").as_deref() == Some("sleep") {
+            sleep(Duration::from_secs(3600));
+        }
+        Ok(Vec::new())
+    }
+
+    fn teardown(_setup: &SetupData) -> Result<()> {
+        if env("HOSTILE_TEARDOWN").as_deref() == Some("sleep") {
+            sleep(Duration::from_secs(3600));
+        }
+        Ok(())
     }
 
     fn init_vu(_setup: &SetupData) -> Result<Self> {
