@@ -7,7 +7,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
@@ -31,6 +31,9 @@ pub struct GuestStderr {
     vu: u64,
     /// The current call's output, its last [`KEPT_BYTES`].
     call: Arc<Mutex<Vec<u8>>>,
+    /// Whether `call` holds anything: most calls write nothing, and then
+    /// starting and ending them takes no lock.
+    written: Arc<AtomicBool>,
     budget: Arc<StderrBudget>,
 }
 
@@ -40,6 +43,7 @@ impl GuestStderr {
         GuestStderr {
             vu,
             call: Arc::default(),
+            written: Arc::default(),
             budget,
         }
     }
@@ -51,7 +55,9 @@ impl GuestStderr {
 
     /// Forgets the previous call's output.
     pub fn start_call(&self) {
-        self.buffer().clear();
+        if self.written.swap(false, Ordering::Relaxed) {
+            self.buffer().clear();
+        }
     }
 
     /// What the guest wrote during the current call, without blank lines
@@ -67,7 +73,7 @@ impl GuestStderr {
     /// Passes the current call's output on to the runner's stderr, within
     /// the run's budget of lines.
     pub fn pass_on(&self) {
-        if self.buffer().is_empty() {
+        if !self.written.load(Ordering::Relaxed) {
             return;
         }
         let output = self.call_output();
@@ -86,6 +92,7 @@ impl GuestStderr {
     }
 
     fn take(&self, bytes: &[u8]) {
+        self.written.store(true, Ordering::Relaxed);
         let mut b = self.buffer();
         b.extend_from_slice(bytes);
         if b.len() > KEPT_BYTES {
