@@ -197,6 +197,7 @@ fn client_and_its_futures_are_send() {
 fn error_codes_follow_k6() {
     let expected = [
         (ErrorKind::InvalidUrl, 1020, "invalid-url"),
+        (ErrorKind::ForbiddenHost, 1111, "forbidden-host"),
         (ErrorKind::Dns, 1100, "dns"),
         (ErrorKind::Refused, 1212, "refused"),
         (ErrorKind::Reset, 1220, "reset"),
@@ -830,6 +831,41 @@ async fn malformed_response_is_a_protocol_error() {
             .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Protocol, "{e}");
         assert!(e.message.starts_with("malformed response"), "{}", e.message);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn hosts_outside_the_gate_are_refused_before_any_connection() {
+    local(async {
+        let allowed = hyper_server(None, echo).await;
+        let other = hyper_server(None, echo).await;
+        let mut hosts = crate::plan::hosts::AllowedHosts::default();
+        hosts
+            .add("test", &[format!("127.0.0.1:{}", allowed.addr.port())])
+            .unwrap();
+        let mut c = VuHttpClient::new(config_with(tls_config(&[], false).unwrap(), |c| {
+            c.hosts = HostGate::settled(hosts)
+        }));
+        let e = c
+            .send(OutgoingRequest::get(other.url("/x")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ForbiddenHost);
+        assert_eq!(e.timings, Timings::default());
+        assert_eq!((e.bytes_sent, e.bytes_received), (0, 0));
+        let results = c
+            .batch(vec![
+                OutgoingRequest::get(allowed.url("/a")),
+                OutgoingRequest::get(other.url("/b")),
+            ])
+            .await;
+        assert!(results[0].as_ref().unwrap().body.starts_with(b"GET /a\n"));
+        assert_eq!(
+            results[1].as_ref().unwrap_err().kind,
+            ErrorKind::ForbiddenHost
+        );
+        assert_eq!((allowed.accepted(), other.accepted()), (1, 0));
     })
     .await;
 }
