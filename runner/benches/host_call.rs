@@ -64,7 +64,8 @@ fn bench(c: &mut Criterion) {
     // Cached, so a profile of this bench shows the calls, not Cranelift.
     let cache = CompileCache::at(target_dir().join("bench-compile-cache"));
     let component = module::compile(&engine, &profile, &source, &cache).unwrap();
-    let runtime = ScenarioRuntime::new(&engine, &component, &source.path).unwrap();
+    let runtime =
+        ScenarioRuntime::new(&engine, &component, &source.path, Duration::from_secs(60)).unwrap();
     let _ticker = EpochTicker::start(&engine);
     let env = BTreeMap::from([
         ("BASE_URL".to_owned(), server.base_url()),
@@ -77,6 +78,7 @@ fn bench(c: &mut Criterion) {
         abort: Default::default(),
         vu_memory: 64 << 20,
         errors: Default::default(),
+        stderr_budget: Default::default(),
         status_policy: Default::default(),
     });
     let rt = tokio::runtime::Builder::new_current_thread()
