@@ -16,6 +16,7 @@
 //! | `export const options = {...}`           | [`Description`] builder                      |
 //! | `options.stages`                         | [`Description::stages`]                      |
 //! | `options.scenarios` / executors          | [`Description::scenario`], [`Executor`]      |
+//! | `options.blockHostnames` (inverted)      | [`Description::allow_host`], [`Description::allow_url`] |
 //!
 //! # Example
 //!
@@ -30,6 +31,8 @@
 //! impl Scenario for Shop {
 //!     fn describe() -> Description {
 //!         Description::new("shop")
+//!             // The runner sends requests only to allowed hosts.
+//!             .allow_url(&env_or("BASE_URL", "http://127.0.0.1:8080"))
 //!             .flow("browse", 3)
 //!             .flow("buy", 1)
 //!             .vus(10)

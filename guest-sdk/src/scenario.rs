@@ -267,6 +267,62 @@ impl Description {
         self.option("stages", value)
     }
 
+    /// Allows requests to hosts matching `pattern`: `"api.example.com"`
+    /// (any port), `"127.0.0.1:8080"`, `"[::1]:8080"`, `"*.example.com"`
+    /// (every subdomain) or `"*"` (every host). Calling it again adds a
+    /// pattern.
+    ///
+    /// The runner refuses requests to any host that neither the module
+    /// allows nor the command line (`--allow-host`); with no pattern at all
+    /// every request fails with [`ErrorKind::ForbiddenHost`].
+    ///
+    /// [`ErrorKind::ForbiddenHost`]: crate::http::ErrorKind::ForbiddenHost
+    pub fn allow_host(mut self, pattern: impl Into<String>) -> Self {
+        let pattern = Value::from(pattern.into());
+        match self.options.iter_mut().find(|(k, _)| k == "allowed_hosts") {
+            Some((_, Value::Array(list))) => {
+                if !list.contains(&pattern) {
+                    list.push(pattern);
+                }
+            }
+            Some((_, slot)) => *slot = Value::Array(vec![pattern]),
+            None => self
+                .options
+                .push(("allowed_hosts".into(), Value::Array(vec![pattern]))),
+        }
+        self
+    }
+
+    /// Allows requests to the host and port of `url` (the port of its
+    /// scheme when it names none): `.allow_url(&env_or("BASE_URL", ...))`
+    /// lets the module reach the service it is pointed at. Text that is not
+    /// an `http(s)://` URL is passed on as a pattern for the runner to judge.
+    ///
+    /// ```
+    /// use wasm_slo_sdk::Description;
+    ///
+    /// let d = Description::new("api")
+    ///     .allow_url("https://user@api.example.com/v1?x=1")
+    ///     .allow_url("http://[::1]:8080/")
+    ///     .allow_host("*.cdn.example.com");
+    /// assert_eq!(
+    ///     d.options_json(),
+    ///     r#"{"allowed_hosts":["api.example.com:443","[::1]:8080","*.cdn.example.com"]}"#
+    /// );
+    /// ```
+    pub fn allow_url(self, url: &str) -> Self {
+        let pattern = host_of_url(url).unwrap_or_else(|| url.to_owned());
+        self.allow_host(pattern)
+    }
+
+    /// The most CPU time the scenario's own code may use in one iteration
+    /// (or one `init_vu`, `setup`, `teardown`) before the runner stops it
+    /// with a trap; the runner's default is 60 s. Time spent in
+    /// [`sleep`](crate::sleep) or waiting for HTTP does not count.
+    pub fn iteration_cpu_limit(self, limit: impl DurationOption) -> Self {
+        self.option("iteration_cpu_limit", limit.to_option_string())
+    }
+
     /// Adds a named scenario (an entry of k6's `scenarios`) run by
     /// `executor`; adding a name again replaces its scenario. Scenarios are
     /// an alternative to the [`duration`](Self::duration),
@@ -391,10 +447,59 @@ impl Description {
     }
 }
 
+/// `host:port` of an `http://` or `https://` URL.
+fn host_of_url(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.is_empty() {
+        return None;
+    }
+    // A port follows the last `:`, unless that `:` is inside an IPv6 `[...]`.
+    let has_port = match host_port.rfind(':') {
+        Some(i) => !host_port[i..].contains(']'),
+        None => false,
+    };
+    Some(if has_port {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:{default_port}")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn hosts_of_urls() {
+        assert_eq!(host_of_url("http://a.b").as_deref(), Some("a.b:80"));
+        assert_eq!(host_of_url("HTTPS://a.b/x").as_deref(), Some("a.b:443"));
+        assert_eq!(
+            host_of_url("http://127.0.0.1:9/x").as_deref(),
+            Some("127.0.0.1:9")
+        );
+        assert_eq!(host_of_url("http://[::1]/").as_deref(), Some("[::1]:80"));
+        assert_eq!(host_of_url("http://u:p@h:1#f").as_deref(), Some("h:1"));
+        assert_eq!(host_of_url("ftp://h"), None);
+        assert_eq!(host_of_url("h:1"), None);
+        assert_eq!(host_of_url("http:///x"), None);
+        let d = Description::new("x")
+            .allow_host("a")
+            .allow_host("a")
+            .allow_url("nonsense")
+            .iteration_cpu_limit(Duration::from_secs(5));
+        assert_eq!(
+            d.options_json(),
+            r#"{"allowed_hosts":["a","nonsense"],"iteration_cpu_limit":"5s"}"#
+        );
+    }
 
     #[test]
     fn options_follow_the_schema_and_omit_unset_keys() {

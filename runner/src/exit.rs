@@ -60,9 +60,16 @@ impl fmt::Display for BadInput {
 
 impl std::error::Error for BadInput {}
 
-/// An `anyhow::Error` classified as bad input.
+/// An `anyhow::Error` classified as bad input. Line breaks quoted from the
+/// user's input are shown escaped, so the message stays one line.
 pub fn bad_input(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(BadInput(msg.into()))
+    let msg: String = msg.into();
+    let msg = if msg.contains(['\n', '\r']) {
+        msg.replace('\n', "\\n").replace('\r', "\\r")
+    } else {
+        msg
+    };
+    anyhow::Error::new(BadInput(msg))
 }
 
 /// Extension to classify any error as bad input while keeping its message.
@@ -95,6 +102,12 @@ mod tests {
         assert!(is_bad_input(&err));
         assert_eq!(format!("{err:#}"), "resolving the plan: no such flow \"x\"");
         assert!(!is_bad_input(&anyhow::anyhow!("disk full")));
+    }
+
+    #[test]
+    fn bad_input_is_one_line() {
+        let err = bad_input("unknown kind \"a\nb\r\"");
+        assert_eq!(err.to_string(), r#"unknown kind "a\nb\r""#);
     }
 
     #[test]

@@ -176,8 +176,18 @@ fn a_trapping_vu_gets_a_fresh_instance_and_the_run_goes_on() {
     run.expect_code(0);
     assert_eq!(value(&r, "iterations", &[], "count"), 10.0);
     assert_eq!(
-        value(&r, "iteration_errors", &[("kind", "trap")], "count"),
+        value(
+            &r,
+            "iteration_errors",
+            &[("kind", "trap"), ("cause", "panic")],
+            "count"
+        ),
         1.0
+    );
+    assert!(
+        run.stderr.contains("deliberate panic on iteration 0"),
+        "{}",
+        run.stderr
     );
     assert!(run.stderr.contains("trapped"), "{}", run.stderr);
 }
@@ -190,7 +200,17 @@ fn iteration_errors_are_counted_and_logged_a_bounded_number_of_times() {
         &srv.base_url(),
         &["--flow", "fail", "--iterations", "30", "--vus", "2"],
     );
-    run.expect_code(0);
+    // Every iteration failed: the measurements say nothing, the run failed.
+    run.expect_code(1);
+    assert!(
+        r.outcome
+            .reason
+            .as_deref()
+            .is_some_and(|s| s.starts_with("every iteration failed (30 of 30)")
+                && s.contains("deliberate failure")),
+        "{:?}",
+        r.outcome.reason
+    );
     assert_eq!(
         value(&r, "iteration_errors", &[("kind", "error")], "count"),
         30.0

@@ -10,10 +10,12 @@ mod examples;
 mod faults;
 #[cfg(unix)]
 mod interrupt;
+mod limits;
 mod load;
 mod load_models;
 mod outputs;
 mod results;
+mod sandbox;
 mod seeds;
 mod slo;
 mod thresholds;

@@ -40,6 +40,8 @@ pub fn guest(name: &str) -> PathBuf {
                 "task-api",
                 "-p",
                 "probe",
+                "-p",
+                "hostile",
             ])
             .output()
             .map_err(|e| format!("cannot run cargo: {e}"))?;

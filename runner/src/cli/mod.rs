@@ -109,6 +109,12 @@ pub struct RunArgs {
     /// Linear-memory cap per VU, in MiB.
     #[arg(long, default_value_t = 64)]
     pub vu_memory: u64,
+    /// Also allow requests to this host: HOST, HOST:PORT, *.DOMAIN or * (repeatable).
+    #[arg(long = "allow-host", value_name = "PATTERN")]
+    pub allow_hosts: Vec<String>,
+    /// CPU time the scenario's own code may use per iteration (default 60s).
+    #[arg(long, value_parser = parse_duration)]
+    pub iteration_cpu_limit: Option<Duration>,
     /// Do not use the compiled-module cache.
     #[arg(long)]
     pub no_cache: bool,

@@ -8,7 +8,8 @@ use super::{RunArgs, parse_env};
 use crate::baseline;
 use crate::executors::{LoadInputs, run_load};
 use crate::exit::{Outcome, bad_input};
-use crate::host::http_client::{ClientConfig, tls_config};
+use crate::host::http_client::{ClientConfig, HostGate, tls_config};
+use crate::host::sandbox;
 use crate::host::{AbortCause, AbortSignal, ErrorLog, HostState, RunShared};
 use crate::interrupt;
 use crate::metrics::recorder;
@@ -45,6 +46,7 @@ pub(super) async fn prepare(
     path: &std::path::Path,
     vu_memory_mib: u64,
     no_cache: bool,
+    cpu_limit: Option<Duration>,
     shared: Arc<RunShared>,
 ) -> anyhow::Result<Prepared> {
     let source = ModuleSource::read(path)?;
@@ -59,7 +61,12 @@ pub(super) async fn prepare(
     let engine = build_engine(&profile, &AllocationPlan::for_vus(1))?;
     let component = module::compile(&engine, &profile, &source, &cache)?;
     let wit_version = module::exported_version(&engine, &component).unwrap_or_default();
-    let runtime = ScenarioRuntime::new(&engine, &component, &source.path)?;
+    let runtime = ScenarioRuntime::new(
+        &engine,
+        &component,
+        &source.path,
+        cpu_limit.unwrap_or(plan::DEFAULT_ITERATION_CPU_LIMIT),
+    )?;
     let ticker = EpochTicker::start(&engine);
     let control = runtime
         .instantiate(HostState::new(shared.clone(), 0, Arc::from("setup")))
@@ -103,11 +110,14 @@ pub(super) fn shared_state(
             default_timeout: http.default_timeout,
             max_conns_per_origin: 6,
             user_agent: format!("wasm-slo/{}", env!("CARGO_PKG_VERSION")),
+            // Settled once the plan is resolved; until then nothing may go out.
+            hosts: HostGate::default(),
         }),
         abort: AbortSignal::default(),
         status_policy: Default::default(),
         vu_memory: usize::try_from(vu_memory_mib << 20).unwrap_or(usize::MAX),
         errors: ErrorLog::default(),
+        stderr_budget: Default::default(),
     }))
 }
 
@@ -133,7 +143,14 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let baseline_results = args.baseline.as_deref().map(baseline::load).transpose()?;
     let shared = shared_state(env.clone(), &http, args.vu_memory)?;
     let _signals = interrupt::listen(shared.abort.clone())?;
-    let mut prepared = prepare(&args.module, args.vu_memory, args.no_cache, shared.clone()).await?;
+    let mut prepared = prepare(
+        &args.module,
+        args.vu_memory,
+        args.no_cache,
+        args.iteration_cpu_limit,
+        shared.clone(),
+    )
+    .await?;
     let defaults = prepared.control.describe().await?;
     let module_info = ModuleInfo {
         path: args.module.display().to_string(),
@@ -154,6 +171,9 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             stages: (!args.stages.is_empty()).then(|| args.stages.clone()),
             scenarios: None,
             thresholds: None,
+            allowed_hosts: (!args.allow_hosts.is_empty()).then(|| args.allow_hosts.clone()),
+            iteration_cpu_limit: args.iteration_cpu_limit,
+            ..Default::default()
         },
         flow_filter: args.flows.clone(),
         scenario_filter: args.scenarios.clone(),
@@ -162,6 +182,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     })?;
 
     let _ = shared.status_policy.set(plan.status_policy.clone());
+    sandbox::apply(&plan.sandbox, &shared, &mut prepared.control);
 
     // The load engine is sized for the plan's VUs; the component comes from
     // the cache the control engine just filled.
@@ -172,7 +193,12 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         &prepared.source,
         &prepared.cache,
     )?;
-    let runtime = ScenarioRuntime::new(&engine, &component, &prepared.source.path)?;
+    let runtime = ScenarioRuntime::new(
+        &engine,
+        &component,
+        &prepared.source.path,
+        plan.sandbox.iteration_cpu_limit,
+    )?;
     let _ticker = EpochTicker::start(&engine);
 
     // A run interrupted before its load runs no setup (and so no teardown).
@@ -259,6 +285,8 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
                 load.first_init_failure.as_deref().unwrap_or("unknown")
             )),
         )
+    } else if let Some(reason) = slo::failures::every_iteration_failed(&metrics, &shared.errors) {
+        (Outcome::RuntimeFailure, Some(reason))
     } else if !verdict.passed() || (args.strict && verdict.level() == slo::Level::Warn) {
         (Outcome::SlosFailed, None)
     } else {

@@ -18,6 +18,7 @@ use crate::metrics::recorder::{self, IterationOutcome};
 use crate::metrics::tags::scenario_tags;
 use crate::plan::Flow;
 use crate::wasm::instance::{CallError, ScenarioInstance, ScenarioRuntime};
+use crate::wasm::trap::TrapCause;
 
 /// Decides whether, and when, a VU starts another iteration.
 #[derive(Debug)]
@@ -215,8 +216,13 @@ pub async fn run_vu(mut job: VuJob) {
 }
 
 async fn start_instance(job: &VuJob) -> Result<ScenarioInstance, String> {
-    let state = HostState::new(job.run.shared.clone(), job.id, job.scenario.name.clone())
-        .in_scenario(job.scenario.tags.clone(), job.scenario.env.clone());
+    let state = HostState::in_scenario(
+        job.run.shared.clone(),
+        job.id,
+        job.scenario.name.clone(),
+        job.scenario.tags.clone(),
+        job.scenario.env.clone(),
+    );
     let mut inst = job
         .run
         .runtime
@@ -226,7 +232,11 @@ async fn start_instance(job: &VuJob) -> Result<ScenarioInstance, String> {
     match inst.init_vu(&job.run.setup_data).await {
         Ok(()) => Ok(inst),
         Err(CallError::Guest(msg)) => Err(format!("init-vu failed: {msg}")),
-        Err(CallError::Trap(t)) => Err(format!("init-vu trapped: {t:#}")),
+        Err(CallError::Trap(t)) => Err(format!(
+            "init-vu trapped ({}): {}",
+            TrapCause::of(&t),
+            t.root_cause()
+        )),
     }
 }
 
@@ -286,7 +296,7 @@ async fn vu_life(job: &mut VuJob) {
         let outcome = match &result {
             Ok(()) => IterationOutcome::Ok,
             Err(CallError::Guest(_)) => IterationOutcome::Error,
-            Err(CallError::Trap(_)) => IterationOutcome::Trap,
+            Err(CallError::Trap(trap)) => IterationOutcome::Trap(TrapCause::of(trap)),
         };
         record_iteration(
             &job.scenario,
@@ -305,7 +315,12 @@ async fn vu_life(job: &mut VuJob) {
                 if job.run.shared.abort.reason().is_some() {
                     return;
                 }
-                job.run.shared.errors.trap(job.id, &flow, &trap);
+                let output = inst.state().stderr.call_output();
+                let cause = TrapCause::of(&trap);
+                job.run
+                    .shared
+                    .errors
+                    .trap(job.id, &flow, cause, &trap, &output);
                 // A trapped instance is unusable: start over with a fresh one.
                 let Some(fresh) = fresh_instance(job).await else {
                     return;

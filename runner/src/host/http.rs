@@ -1,7 +1,7 @@
 //! `http`: the guest's requests, performed by the VU's own client, measured
 //! and recorded under their tags (k6's `http_req_*` metrics).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::HostState;
 use super::http_client::{ErrorKind, Exchange, OutgoingRequest, RequestError, Timings};
@@ -16,10 +16,12 @@ const DEFAULT_EXPECTED: StatusRange = StatusRange { min: 200, max: 399 };
 impl Host for HostState {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
         let prepared = Prepared::from(request);
+        let started = Instant::now();
         let result = match prepared.outgoing() {
             Ok(req) => self.http.send(req).await,
             Err(msg) => Err(invalid(ErrorKind::Protocol, msg)),
         };
+        self.cpu.waited(started.elapsed());
         Ok(self.finish(&prepared, result))
     }
 
@@ -40,7 +42,9 @@ impl Host for HostState {
                 Err(msg) => outcomes.push(Some(Err(invalid(ErrorKind::Protocol, msg)))),
             }
         }
+        let started = Instant::now();
         let mut sent = self.http.batch(valid).await.into_iter();
+        self.cpu.waited(started.elapsed());
         Ok(prepared
             .iter()
             .zip(outcomes)
@@ -165,6 +169,11 @@ impl HostState {
         if let Some(kind) = error {
             tags.push(("error_code", code_buf.format(kind.k6_code())));
         }
+        if let Err(e) = &result
+            && e.kind == ErrorKind::ForbiddenHost
+        {
+            self.shared.errors.forbidden_host(self.vu_id, &e.message);
+        }
         // In open models the latency counts from the iteration's scheduled
         // start, so a stalled server shows in the percentiles; the plain
         // service time is kept beside it.
@@ -230,6 +239,7 @@ fn to_method(m: &Method) -> Result<hyper::Method, String> {
 fn to_wit_kind(k: ErrorKind) -> wit::ErrorKind {
     match k {
         ErrorKind::InvalidUrl => wit::ErrorKind::InvalidUrl,
+        ErrorKind::ForbiddenHost => wit::ErrorKind::ForbiddenHost,
         ErrorKind::Dns => wit::ErrorKind::Dns,
         ErrorKind::Refused => wit::ErrorKind::Refused,
         ErrorKind::Reset => wit::ErrorKind::Reset,

@@ -1,24 +1,29 @@
 //! The host side of the contract: the per-VU state a wasmtime `Store` holds,
 //! and the implementations of the imported interfaces (one module each).
 
+pub mod error_log;
+pub mod guest_stderr;
 pub mod http;
 pub mod http_client;
 pub mod metrics;
 pub mod runtime;
+pub mod sandbox;
 pub mod timing;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+pub use self::error_log::ErrorLog;
+use self::guest_stderr::{GuestStderr, StderrBudget};
 use self::http_client::{ClientConfig, VuHttpClient};
+use crate::plan::DEFAULT_ITERATION_CPU_LIMIT;
 use crate::wasm::bindings::types;
+use crate::wasm::limits::{CpuBudget, VuLimits};
 
 /// State shared by every VU of a run (read-only but for the abort signal).
 pub struct RunShared {
@@ -35,52 +40,11 @@ pub struct RunShared {
     pub vu_memory: usize,
     /// Iteration errors and traps, logged a bounded number of times.
     pub errors: ErrorLog,
+    /// Lines of the guests' stderr still shown.
+    pub stderr_budget: Arc<StderrBudget>,
     /// Statuses the SLO file accepts as success per request name; set once
     /// the plan is resolved.
     pub status_policy: OnceLock<crate::plan::slo_file::StatusPolicy>,
-}
-
-/// Logs the first few iteration errors and traps; the rest are only counted
-/// (in `iteration_errors`), so a failing scenario cannot flood the terminal.
-#[derive(Debug, Default)]
-pub struct ErrorLog {
-    errors_logged: AtomicU64,
-    traps_logged: AtomicU64,
-    first: OnceLock<String>,
-}
-
-const MAX_LOGGED_ERRORS: u64 = 10;
-const MAX_LOGGED_TRAPS: u64 = 3;
-
-impl ErrorLog {
-    /// An iteration returned an error.
-    pub fn iteration_error(&self, vu: u64, flow: &str, msg: &str) {
-        let _ = self.first.set(format!("flow \"{flow}\": {msg}"));
-        let n = self.errors_logged.fetch_add(1, Ordering::Relaxed);
-        if n < MAX_LOGGED_ERRORS {
-            eprintln!("[vu {vu}] iteration of flow \"{flow}\" failed: {msg}");
-        } else if n == MAX_LOGGED_ERRORS {
-            eprintln!("(further iteration errors are counted in iteration_errors, not logged)");
-        }
-    }
-
-    /// An iteration trapped; the guest's backtrace is logged with it.
-    pub fn trap(&self, vu: u64, flow: &str, trap: &anyhow::Error) {
-        let _ = self.first.set(format!("flow \"{flow}\" trapped: {trap:#}"));
-        let n = self.traps_logged.fetch_add(1, Ordering::Relaxed);
-        if n < MAX_LOGGED_TRAPS {
-            eprintln!(
-                "[vu {vu}] iteration of flow \"{flow}\" trapped; the VU gets a fresh instance:\n{trap:?}"
-            );
-        } else if n == MAX_LOGGED_TRAPS {
-            eprintln!("(further traps are counted in iteration_errors{{kind:trap}}, not logged)");
-        }
-    }
-
-    /// The first error or trap seen, if any.
-    pub fn first(&self) -> Option<&str> {
-        self.first.get().map(String::as_str)
-    }
 }
 
 /// Who stopped the test early.
@@ -160,7 +124,11 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     /// Memory, table and instance limits of this VU.
-    pub limits: StoreLimits,
+    pub limits: VuLimits,
+    /// CPU time of the current call into the guest.
+    pub cpu: CpuBudget,
+    /// The guest's stderr, with the current call's output.
+    pub stderr: GuestStderr,
     /// Run-wide state.
     pub shared: Arc<RunShared>,
     /// This VU's id (0 outside VUs).
@@ -183,29 +151,42 @@ pub struct HostState {
 }
 
 impl HostState {
-    /// Fresh state for VU `vu_id` of `scenario`. The WASI context grants no
-    /// files, sockets, environment or arguments: only clocks, random and
-    /// stderr (so a guest panic message is seen).
+    /// Fresh state for describe, setup and teardown (VU 0 of no scenario).
     pub fn new(shared: Arc<RunShared>, vu_id: u64, scenario: Arc<str>) -> Self {
+        let env = shared.env.clone();
+        Self::in_scenario(shared, vu_id, scenario, Arc::from(Vec::new()), env)
+    }
+
+    /// Fresh state for VU `vu_id` of `scenario`, with its tags and
+    /// variables. The WASI context grants no files, sockets or arguments;
+    /// its environment is the scenario's variables (`-e` and the
+    /// scenario's `env`), its stderr goes to [`GuestStderr`], and it has
+    /// clocks and random numbers.
+    pub fn in_scenario(
+        shared: Arc<RunShared>,
+        vu_id: u64,
+        scenario: Arc<str>,
+        tags: Arc<[(String, String)]>,
+        env: Arc<BTreeMap<String, String>>,
+    ) -> Self {
+        let stderr = GuestStderr::new(vu_id, shared.stderr_budget.clone());
+        let vars: Vec<(&String, &String)> = env.iter().collect();
         let wasi = WasiCtxBuilder::new()
-            .inherit_stderr()
+            .stderr(stderr.clone())
+            .envs(&vars)
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
-            .build();
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(shared.vu_memory)
-            .instances(64)
-            .tables(64)
-            .memories(8)
             .build();
         let http = VuHttpClient::new(shared.http.clone());
         HostState {
             wasi,
             table: ResourceTable::new(),
-            limits,
-            env: shared.env.clone(),
-            tags: Arc::from(Vec::new()),
+            limits: VuLimits::new(shared.vu_memory),
+            cpu: CpuBudget::new(DEFAULT_ITERATION_CPU_LIMIT),
+            stderr,
+            env,
+            tags,
             start_delay: None,
             shared,
             vu_id,
@@ -214,17 +195,6 @@ impl HostState {
             http,
             warned: Vec::new(),
         }
-    }
-
-    /// This state placed in a scenario with its tags and variables.
-    pub fn in_scenario(
-        mut self,
-        tags: Arc<[(String, String)]>,
-        env: Arc<BTreeMap<String, String>>,
-    ) -> Self {
-        self.tags = tags;
-        self.env = env;
-        self
     }
 
     /// Logs `msg` about `key` once per VU.

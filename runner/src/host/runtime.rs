@@ -2,6 +2,7 @@
 
 use super::HostState;
 use crate::wasm::bindings::runtime::{Host, LogLevel};
+use crate::wasm::trap::ScenarioAborted;
 
 impl Host for HostState {
     async fn vu_id(&mut self) -> wasmtime::Result<u64> {
@@ -42,8 +43,6 @@ impl Host for HostState {
     async fn abort(&mut self, reason: String) -> wasmtime::Result<()> {
         self.shared.abort.raise(reason.clone());
         // A trap unwinds the guest at once: `abort` does not return.
-        Err(wasmtime::Error::msg(format!(
-            "test aborted by the scenario: {reason}"
-        )))
+        Err(wasmtime::Error::new(ScenarioAborted(reason)))
     }
 }

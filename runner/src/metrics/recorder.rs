@@ -13,6 +13,7 @@ use hashbrown::HashMap;
 
 use super::data::{MetricData, MetricKind, Trend};
 use super::tags::{self, TagSet};
+use crate::wasm::trap::TrapCause;
 
 /// One finished HTTP exchange, as the host saw it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -98,8 +99,8 @@ pub struct IterationSeries {
     pub count: u64,
     /// Of which ended with an error returned by the guest.
     pub errors: u64,
-    /// Of which ended in a trap.
-    pub traps: u64,
+    /// Of which ended in a trap, by cause (in [`TrapCause::ALL`] order).
+    pub traps: [u64; TrapCause::ALL.len()],
     /// `iteration_duration`.
     pub duration: Trend,
     /// `iteration_service_time` and `iteration_start_delay` (open models).
@@ -178,14 +179,16 @@ impl Shard {
                 .or_insert_with(|| IterationSeries {
                     count: 0,
                     errors: 0,
-                    traps: 0,
+                    traps: [0; TrapCause::ALL.len()],
                     duration: Trend::new(true),
                     open: None,
                 }),
         };
         series.count += 1;
         series.errors += u64::from(outcome == IterationOutcome::Error);
-        series.traps += u64::from(outcome == IterationOutcome::Trap);
+        if let IterationOutcome::Trap(cause) = outcome {
+            series.traps[cause as usize] += 1;
+        }
         series
             .duration
             .record_duration(service + start_delay.unwrap_or_default());
@@ -232,7 +235,7 @@ pub enum IterationOutcome {
     /// `run` returned an error.
     Error,
     /// The guest trapped (panic, limit, stopped).
-    Trap,
+    Trap(TrapCause),
 }
 
 thread_local! {

@@ -7,6 +7,7 @@ use super::catalog as m;
 use super::data::{MetricData, MetricKind, Trend};
 use super::recorder::{Shard, split_other_key};
 use super::tags::TagSet;
+use crate::wasm::trap::TrapCause;
 
 /// Identifies one series.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -132,9 +133,22 @@ impl MetricStore {
                 self.add(m::ITERATION_SERVICE_TIME, &tags, MetricData::Trend(service));
                 self.add(m::ITERATION_START_DELAY, &tags, MetricData::Trend(delay));
             }
-            for (kind, n) in [("error", s.errors), ("trap", s.traps)] {
+            if s.errors > 0 {
+                let tagged = TagSet::from_pairs(tags.pairs().chain([("kind", "error")]));
+                self.add(
+                    m::ITERATION_ERRORS,
+                    &tagged,
+                    MetricData::Counter {
+                        sum: s.errors as f64,
+                    },
+                );
+            }
+            for (cause, n) in TrapCause::ALL.iter().zip(s.traps) {
                 if n > 0 {
-                    let tagged = TagSet::from_pairs(tags.pairs().chain([("kind", kind)]));
+                    let tagged = TagSet::from_pairs(
+                        tags.pairs()
+                            .chain([("kind", "trap"), ("cause", cause.as_str())]),
+                    );
                     self.add(
                         m::ITERATION_ERRORS,
                         &tagged,

@@ -140,7 +140,9 @@ pub fn encode(buf: &mut String, pairs: &mut [(&str, &str)]) {
 /// Separators inside user-supplied tags would corrupt the encoding; they
 /// are replaced rather than rejected so a sample is never lost.
 fn push_clean(buf: &mut String, s: &str, is_key: bool) {
-    if !(s.contains(SEP) || is_key && s.contains('=')) {
+    // One byte scan: tags are short, and this runs for every sample.
+    let dirty = s.bytes().any(|b| b == SEP as u8 || (is_key && b == b'='));
+    if !dirty {
         buf.push_str(s);
         return;
     }

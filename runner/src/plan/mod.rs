@@ -2,10 +2,15 @@
 //! thresholds, from the module's defaults, the option and SLO files and the
 //! command line (later wins). Everything after planning reads only a [`Plan`].
 
+pub mod conflicts;
 pub mod duration;
+pub mod hosts;
 pub mod options;
 pub mod slo_file;
 pub mod threshold;
+
+#[cfg(test)]
+mod proptests;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -269,6 +274,25 @@ pub struct HttpSettings {
     pub ca_files: Vec<std::path::PathBuf>,
 }
 
+/// What the sandbox grants the module beyond its own memory: hosts, and
+/// time.
+#[derive(Debug, Clone, Serialize)]
+pub struct SandboxPlan {
+    /// Hosts requests may go to: the module's, the options file's and
+    /// `--allow-host`'s patterns together.
+    pub allowed_hosts: hosts::AllowedHosts,
+    /// CPU time the guest's own code may use per call (an iteration,
+    /// `init-vu`, `setup`, `teardown`) before it is stopped with a trap.
+    #[serde(with = "duration::serde_str")]
+    pub iteration_cpu_limit: Duration,
+    /// Wall-clock limit of `setup` (k6's `setupTimeout`).
+    #[serde(with = "duration::serde_str")]
+    pub setup_timeout: Duration,
+    /// Wall-clock limit of `teardown` (k6's `teardownTimeout`).
+    #[serde(with = "duration::serde_str")]
+    pub teardown_timeout: Duration,
+}
+
 /// Everything a run needs to know.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {
@@ -288,6 +312,8 @@ pub struct Plan {
     pub env: BTreeMap<String, String>,
     /// HTTP settings.
     pub http: HttpSettings,
+    /// Allowed hosts and CPU limit.
+    pub sandbox: SandboxPlan,
 }
 
 impl Plan {
@@ -332,6 +358,11 @@ pub struct PlanInputs {
 pub const DEFAULT_GRACEFUL_STOP: Duration = Duration::from_secs(30);
 /// Default limit of iteration-based runs (as in k6).
 pub const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(600);
+/// Default CPU time per iteration: far beyond any sane iteration, yet it
+/// stops a runaway loop.
+pub const DEFAULT_ITERATION_CPU_LIMIT: Duration = Duration::from_secs(60);
+/// Default wall-clock limit of `setup` and of `teardown` (as in k6).
+pub const DEFAULT_LIFECYCLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Resolves the layers into a plan, validating everything a user can get wrong.
 pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
@@ -370,11 +401,37 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
     };
     add_thresholds(Some(&slo_thresholds), Source::SloFile);
 
+    let mut allowed_hosts = hosts::AllowedHosts::default();
+    for (source, layer) in [
+        ("describe() allowed_hosts", Some(&module.options)),
+        ("the options file's allowed_hosts", config.as_ref()),
+        ("--allow-host", Some(&cli)),
+    ] {
+        if let Some(items) = layer.and_then(|l| l.allowed_hosts.as_ref()) {
+            allowed_hosts.add(source, items)?;
+        }
+    }
+
     let mut opts = module.options.clone();
     if let Some(c) = &config {
         opts = opts.overridden_by(c);
     }
     opts = opts.overridden_by(&cli);
+    conflicts::check(&cli, &opts, &scenario_filter, &http)?;
+    let iteration_cpu_limit = match opts.iteration_cpu_limit {
+        Some(d) if d.is_zero() => {
+            return Err(bad_input(
+                "the iteration CPU limit must be above 0s (e.g. --iteration-cpu-limit 30s)",
+            ));
+        }
+        d => d.unwrap_or(DEFAULT_ITERATION_CPU_LIMIT),
+    };
+    let lifecycle_timeout = |d: Option<Duration>, name: &str| match d {
+        Some(d) if d.is_zero() => Err(bad_input(format!("{name} must be above 0s"))),
+        d => Ok(d.unwrap_or(DEFAULT_LIFECYCLE_TIMEOUT)),
+    };
+    let setup_timeout = lifecycle_timeout(opts.setup_timeout, "setup_timeout")?;
+    let teardown_timeout = lifecycle_timeout(opts.teardown_timeout, "teardown_timeout")?;
 
     let scenarios = scenarios_from(&opts, &cli, &module.flows, &flow_filter, &env)?;
     let scenarios = filter_scenarios(scenarios, &scenario_filter)?;
@@ -408,6 +465,12 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
         phases,
         env,
         http,
+        sandbox: SandboxPlan {
+            allowed_hosts,
+            iteration_cpu_limit,
+            setup_timeout,
+            teardown_timeout,
+        },
     })
 }
 
@@ -445,6 +508,16 @@ fn scenarios_from(
     if declared.is_empty() {
         return Err(bad_input(
             "`scenarios` is empty; declare at least one scenario",
+        ));
+    }
+    if !flow_filter.is_empty()
+        && declared
+            .values()
+            .all(|c| c.flow.is_some() || c.flows.is_some())
+    {
+        return Err(bad_input(
+            "--flow has no effect: every declared scenario sets its own `flow` or `flows`; \
+             change them in the options file, or run one scenario with --scenario",
         ));
     }
     declared
@@ -789,10 +862,12 @@ fn parse_threshold(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn inputs(cli: OptionsLayer) -> PlanInputs {
+    /// Inputs with a module of two flows (`list` 3, `get` 2) defaulting
+    /// to 4 VUs for 30 s and a p95 threshold, and `cli` as the command line.
+    pub(super) fn inputs(cli: OptionsLayer) -> PlanInputs {
         PlanInputs {
             module: ModuleDefaults {
                 name: "m".into(),

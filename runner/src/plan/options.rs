@@ -53,6 +53,39 @@ pub struct OptionsLayer {
     /// a later layer replaces an earlier one; `[]` removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thresholds: Option<BTreeMap<String, Vec<super::slo_file::ThresholdEntry>>>,
+    /// Hosts the scenario's requests may go to (see [`super::hosts`]).
+    /// Layers add to each other: the run allows the union.
+    #[serde(
+        default,
+        alias = "allowedHosts",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// CPU time the guest's own code may use per call (an iteration,
+    /// `init-vu`, `setup`, ...) before it is stopped with a trap.
+    #[serde(
+        default,
+        alias = "iterationCpuLimit",
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub iteration_cpu_limit: Option<Duration>,
+    /// Wall-clock limit of `setup` (k6's `setupTimeout`).
+    #[serde(
+        default,
+        alias = "setupTimeout",
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub setup_timeout: Option<Duration>,
+    /// Wall-clock limit of `teardown` (k6's `teardownTimeout`).
+    #[serde(
+        default,
+        alias = "teardownTimeout",
+        with = "super::duration::serde_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub teardown_timeout: Option<Duration>,
 }
 
 /// One stage: move linearly to `target` (VUs, or iterations per time unit
@@ -208,6 +241,14 @@ impl OptionsLayer {
         pick(&mut self.graceful_stop, &later.graceful_stop);
         pick(&mut self.stages, &later.stages);
         pick(&mut self.scenarios, &later.scenarios);
+        pick(&mut self.iteration_cpu_limit, &later.iteration_cpu_limit);
+        pick(&mut self.setup_timeout, &later.setup_timeout);
+        pick(&mut self.teardown_timeout, &later.teardown_timeout);
+        if let Some(hosts) = &later.allowed_hosts {
+            self.allowed_hosts
+                .get_or_insert_with(Vec::new)
+                .extend(hosts.iter().cloned());
+        }
         if let Some(later_t) = &later.thresholds {
             let t = self.thresholds.get_or_insert_with(BTreeMap::new);
             for (k, v) in later_t {
@@ -223,8 +264,13 @@ impl OptionsLayer {
 pub fn read_config_file<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let text =
         std::fs::read_to_string(path).bad_input(|| format!("cannot read `{}`", path.display()))?;
+    parse_config(path, &text)
+}
+
+/// Parses `text`, the content of `path` (TOML, or JSON by extension).
+pub fn parse_config<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> anyhow::Result<T> {
     if path.extension().is_some_and(|e| e == "json") {
-        return serde_json::from_str(&text).map_err(|e| {
+        return serde_json::from_str(text).map_err(|e| {
             bad_input(format!(
                 "`{}` line {} column {}: {e}",
                 path.display(),
@@ -233,11 +279,11 @@ pub fn read_config_file<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::
             ))
         });
     }
-    toml::from_str(&text).map_err(|e| {
+    toml::from_str(text).map_err(|e| {
         let at = e
             .span()
             .map(|s| {
-                let (line, col) = line_col(&text, s.start);
+                let (line, col) = line_col(text, s.start);
                 format!(" line {line} column {col}")
             })
             .unwrap_or_default();

@@ -1,6 +1,7 @@
 //! Verdicts: every threshold expression evaluated on the aggregate, phase
 //! objectives on the time series ([`phases`]), and the run's PASS/WARN/FAIL.
 
+pub mod failures;
 pub mod phases;
 
 use std::time::Duration;

@@ -140,7 +140,7 @@ fn check_objective(spec: &PhaseSpec, o: &PhaseObjectiveRow) -> anyhow::Result<()
         }
         other => {
             return Err(bad_input(format!(
-                "unknown kind \"{other}\"; use bound, recovery, stability or no_degradation"
+                "unknown kind {other:?}; use bound, recovery, stability or no_degradation"
             )));
         }
     }

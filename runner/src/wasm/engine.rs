@@ -64,11 +64,16 @@ impl AllocationPlan {
     }
 }
 
-/// Per-component maxima assumed when sizing pools; generous for components
+/// Per-component maxima, both the pools' sizes and every VU's limits (so a
+/// run behaves the same with either allocator); generous for components
 /// produced by Rust's wasm32-wasip2 toolchain (a main module plus shims).
-const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
-const MEMORIES_PER_COMPONENT: u32 = 2;
-const TABLES_PER_COMPONENT: u32 = 4;
+pub const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+/// Linear memories per component.
+pub const MEMORIES_PER_COMPONENT: u32 = 2;
+/// Tables per component.
+pub const TABLES_PER_COMPONENT: u32 = 4;
+/// Elements a table may grow to (wasmtime's pooling default).
+pub const TABLE_ELEMENTS: usize = 20_000;
 /// Below this many instances the default on-demand allocator is fine and
 /// starts faster than reserving pools.
 const POOLING_THRESHOLD: u32 = 64;
@@ -114,6 +119,7 @@ fn pooling(profile: &CodegenProfile, alloc: &AllocationPlan) -> PoolingAllocatio
         .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
         .max_memories_per_component(MEMORIES_PER_COMPONENT)
         .max_tables_per_component(TABLES_PER_COMPONENT)
+        .table_elements(TABLE_ELEMENTS)
         .max_memory_size(usize::try_from(profile.memory_reservation).unwrap_or(usize::MAX))
         // Keep freed slots warm up to the VU count: re-instantiating a VU
         // after a trap reuses its slot without faulting pages in again.

@@ -2,22 +2,27 @@
 //! from the pre-linked component, and typed calls into its exports.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::WasmContext;
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::bindings::{ScenarioModule, ScenarioModulePre};
+use super::limits::{CallTimedOut, CpuBudget, DESCRIBE_TIMEOUT};
 use super::module::link;
+use super::trap::TrapCause;
+use crate::exit::bad_input;
 use crate::host::HostState;
 use crate::plan::options::OptionsLayer;
-use crate::plan::{Flow, ModuleDefaults};
+use crate::plan::{DEFAULT_LIFECYCLE_TIMEOUT, Flow, ModuleDefaults};
 
 /// The linked component, ready to instantiate any number of times.
 #[derive(Clone)]
 pub struct ScenarioRuntime {
     engine: Engine,
     pre: ScenarioModulePre<HostState>,
+    cpu_limit: Duration,
 }
 
 /// How a call into the guest ended when it did not return normally.
@@ -30,8 +35,14 @@ pub enum CallError {
 }
 
 impl ScenarioRuntime {
-    /// Links `component` against the host's imports.
-    pub fn new(engine: &Engine, component: &Component, path: &Path) -> anyhow::Result<Self> {
+    /// Links `component` against the host's imports; its instances' calls
+    /// may each use `cpu_limit` of CPU time.
+    pub fn new(
+        engine: &Engine,
+        component: &Component,
+        path: &Path,
+        cpu_limit: Duration,
+    ) -> anyhow::Result<Self> {
         let mut linker: Linker<HostState> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .wasm_context("linking WASI into the host")?;
@@ -42,22 +53,34 @@ impl ScenarioRuntime {
         Ok(ScenarioRuntime {
             engine: engine.clone(),
             pre,
+            cpu_limit,
         })
     }
 
     /// A fresh instance holding `state`.
-    pub async fn instantiate(&self, state: HostState) -> anyhow::Result<ScenarioInstance> {
+    pub async fn instantiate(&self, mut state: HostState) -> anyhow::Result<ScenarioInstance> {
+        state.cpu = CpuBudget::new(self.cpu_limit);
+        state.cpu.start_call();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        // Yield to other VUs whenever guest code runs past an epoch tick.
+        // Each epoch tick that passes while guest code runs is charged to
+        // the call, and the guest yields to the other VUs of its thread.
         store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        store.epoch_deadline_callback(|mut cx| {
+            cx.data_mut().cpu.tick().map_err(wasmtime::Error::new)?;
+            Ok(UpdateDeadline::Yield(1))
+        });
         let bindings = self
             .pre
             .instantiate_async(&mut store)
             .await
             .wasm_context("instantiating the scenario")?;
-        Ok(ScenarioInstance { store, bindings })
+        Ok(ScenarioInstance {
+            store,
+            bindings,
+            setup_timeout: DEFAULT_LIFECYCLE_TIMEOUT,
+            teardown_timeout: DEFAULT_LIFECYCLE_TIMEOUT,
+        })
     }
 }
 
@@ -65,24 +88,95 @@ impl ScenarioRuntime {
 pub struct ScenarioInstance {
     store: Store<HostState>,
     bindings: ScenarioModule,
+    /// Wall-clock limits of `setup` and `teardown` (k6's defaults until the
+    /// plan sets them).
+    setup_timeout: Duration,
+    teardown_timeout: Duration,
 }
 
-fn flatten(r: wasmtime::Result<Result<(), String>>) -> Result<(), CallError> {
+/// `call`'s result, or a timeout error once `limit` passes.
+async fn within<T>(
+    limit: Duration,
+    timed_out: CallTimedOut,
+    call: impl Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or_else(|_| Err(wasmtime::Error::new(timed_out)))
+}
+
+fn flatten<T>(r: wasmtime::Result<Result<T, String>>) -> Result<T, CallError> {
     match r {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(v)) => Ok(v),
         Ok(Err(msg)) => Err(CallError::Guest(msg)),
         Err(trap) => Err(CallError::Trap(trap.into())),
     }
 }
 
 impl ScenarioInstance {
+    /// Starts the CPU and stderr accounting of a new call into the guest.
+    fn start_call(&mut self) {
+        let state = self.store.data_mut();
+        state.cpu.start_call();
+        state.stderr.start_call();
+        self.store.set_epoch_deadline(1);
+    }
+
+    /// Ends a call: unless it trapped (its output then goes with the trap's
+    /// log entry), the guest's stderr output is passed on.
+    fn end_call<T>(&mut self, result: Result<T, CallError>) -> Result<T, CallError> {
+        if !matches!(result, Err(CallError::Trap(_))) {
+            self.store.data().stderr.pass_on();
+        }
+        result
+    }
+
+    /// Sets the CPU time each later call may use.
+    pub fn set_cpu_limit(&mut self, limit: Duration) {
+        self.store.data_mut().cpu = CpuBudget::new(limit);
+    }
+
+    /// Sets the wall-clock limits of `setup` and `teardown`.
+    pub fn set_lifecycle_timeouts(&mut self, setup: Duration, teardown: Duration) {
+        self.setup_timeout = setup;
+        self.teardown_timeout = teardown;
+    }
+
     /// The module's declared defaults.
     pub async fn describe(&mut self) -> anyhow::Result<ModuleDefaults> {
+        self.start_call();
         let g = self.bindings.wasm_slo_scenario_scenario();
-        let d = g
-            .call_describe(&mut self.store)
-            .await
-            .wasm_context("the module's describe() trapped")?;
+        let timed_out = CallTimedOut {
+            call: "describe()",
+            limit: DESCRIBE_TIMEOUT,
+            setting: "a fixed limit: describe() only returns defaults",
+        };
+        let call = g.call_describe(&mut self.store);
+        let d = match within(DESCRIBE_TIMEOUT, timed_out, call).await {
+            Ok(d) => d,
+            Err(e) => {
+                // The module is broken and nothing has run: bad input, in
+                // one line with the guest's own words if it left any.
+                let trap = anyhow::Error::from(e);
+                let output = self.store.data().stderr.call_output();
+                let what = if trap.is::<CallTimedOut>() {
+                    "timed out".to_owned()
+                } else {
+                    format!("trapped ({})", TrapCause::of(&trap))
+                };
+                return Err(bad_input(format!(
+                    "the module's describe() {what}: {}{}{}; fix the module",
+                    trap.root_cause(),
+                    if output.is_empty() {
+                        ""
+                    } else {
+                        "; it wrote: "
+                    },
+                    output.replace('\n', " ")
+                )));
+            }
+        };
+        self.store.data().stderr.pass_on();
         Ok(ModuleDefaults {
             name: d.name,
             flows: d
@@ -99,30 +193,46 @@ impl ScenarioInstance {
 
     /// Runs `setup`; its bytes go to every VU.
     pub async fn setup(&mut self) -> Result<Vec<u8>, CallError> {
+        self.start_call();
         let g = self.bindings.wasm_slo_scenario_scenario();
-        match g.call_setup(&mut self.store).await {
-            Ok(Ok(data)) => Ok(data),
-            Ok(Err(msg)) => Err(CallError::Guest(msg)),
-            Err(trap) => Err(CallError::Trap(trap.into())),
-        }
+        let timed_out = CallTimedOut {
+            call: "setup()",
+            limit: self.setup_timeout,
+            setting: "setup_timeout",
+        };
+        let call = g.call_setup(&mut self.store);
+        let r = flatten(within(self.setup_timeout, timed_out, call).await);
+        self.end_call(r)
     }
 
     /// Runs `init-vu`.
     pub async fn init_vu(&mut self, setup_data: &[u8]) -> Result<(), CallError> {
+        self.start_call();
         let g = self.bindings.wasm_slo_scenario_scenario();
-        flatten(g.call_init_vu(&mut self.store, setup_data).await)
+        let r = flatten(g.call_init_vu(&mut self.store, setup_data).await);
+        self.end_call(r)
     }
 
     /// Runs one iteration of `flow`.
     pub async fn run(&mut self, flow: &str) -> Result<(), CallError> {
+        self.start_call();
         let g = self.bindings.wasm_slo_scenario_scenario();
-        flatten(g.call_run(&mut self.store, flow).await)
+        let r = flatten(g.call_run(&mut self.store, flow).await);
+        self.end_call(r)
     }
 
     /// Runs `teardown`.
     pub async fn teardown(&mut self, setup_data: &[u8]) -> Result<(), CallError> {
+        self.start_call();
         let g = self.bindings.wasm_slo_scenario_scenario();
-        flatten(g.call_teardown(&mut self.store, setup_data).await)
+        let timed_out = CallTimedOut {
+            call: "teardown()",
+            limit: self.teardown_timeout,
+            setting: "teardown_timeout",
+        };
+        let call = g.call_teardown(&mut self.store, setup_data);
+        let r = flatten(within(self.teardown_timeout, timed_out, call).await);
+        self.end_call(r)
     }
 
     /// The VU's host state.

@@ -5,7 +5,9 @@ pub mod bindings;
 pub mod cache;
 pub mod engine;
 pub mod instance;
+pub mod limits;
 pub mod module;
+pub mod trap;
 
 /// `anyhow::Context` for `wasmtime::Error`, which is its own error type.
 pub trait WasmContext<T> {

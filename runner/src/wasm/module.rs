@@ -172,7 +172,8 @@ fn compat_range(v: &str) -> String {
 }
 
 /// Links the component against the host's imports. On failure, names the
-/// interfaces the runner does not offer instead of the linker's first error.
+/// interfaces the runner does not offer (all of them, not only the linker's
+/// first), and for our own package the version the module was built for.
 pub fn link<T>(
     engine: &Engine,
     linker: &Linker<T>,
@@ -180,41 +181,68 @@ pub fn link<T>(
     path: &Path,
 ) -> anyhow::Result<wasmtime::component::InstancePre<T>> {
     linker.instantiate_pre(component).map_err(|err| {
-        let foreign: Vec<String> = component
+        let imports: Vec<String> = component
             .component_type()
             .imports(engine)
-            .filter(|(name, item)| {
-                matches!(item.ty, ComponentItem::ComponentInstance(_)) && !offered_package(name)
-            })
+            .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentInstance(_)))
             .map(|(n, _)| n.to_owned())
             .collect();
-        if foreign.is_empty() {
-            bad_input(format!("`{}` cannot be linked: {err:#}", path.display()))
-        } else {
-            bad_input(format!(
-                "`{}` imports interfaces this runner does not offer: {}; a scenario may import only \
-                 {WIT_PACKAGE}/* and the WASI 0.2 CLI interfaces of its standard library",
-                path.display(),
-                foreign.join(", ")
-            ))
-        }
+        bad_input(link_error(path, &imports, &format!("{err:#}")))
     })
 }
 
-/// Packages whose interfaces the host links (WASI 0.2 minus wasi:http, which
-/// would bypass the runner's measured HTTP).
-fn offered_package(import: &str) -> bool {
-    import.starts_with(&format!("{WIT_PACKAGE}/"))
-        || [
-            "wasi:cli/",
-            "wasi:io/",
-            "wasi:clocks/",
-            "wasi:random/",
-            "wasi:filesystem/",
-            "wasi:sockets/",
-        ]
+/// The message for a component whose instance imports `imports` failed to
+/// link with `linker_error`.
+fn link_error(path: &Path, imports: &[String], linker_error: &str) -> String {
+    let foreign: Vec<&str> = imports
         .iter()
-        .any(|p| import.starts_with(p))
+        .map(String::as_str)
+        .filter(|name| !offered(name))
+        .collect();
+    if foreign.is_empty() {
+        return format!("`{}` cannot be linked: {linker_error}", path.display());
+    }
+    let own = format!("{WIT_PACKAGE}/");
+    let built_for = foreign
+        .iter()
+        .find_map(|name| name.strip_prefix(&own)?.split_once('@').map(|(_, v)| v));
+    let versions = match built_for {
+        Some(v) => format!(
+            "; it was built for {WIT_PACKAGE}@{v}, this runner speaks {WIT_PACKAGE}@{WIT_VERSION}, \
+             so rebuild it against {WIT_VERSION}"
+        ),
+        None => String::new(),
+    };
+    format!(
+        "`{}` imports interfaces this runner does not offer: {}{versions}; a scenario may import \
+         only {WIT_PACKAGE}/*@{} and the WASI 0.2 interfaces of its standard library (cli, io, \
+         clocks, random, filesystem, sockets; wasi:http is not offered: requests go through \
+         {WIT_PACKAGE}/http)",
+        path.display(),
+        foreign.join(", "),
+        compat_range(WIT_VERSION),
+    )
+}
+
+/// Whether the host links the interface `import` (`package/name@version`):
+/// our package in a compatible version, and WASI 0.2 minus wasi:http (which
+/// would bypass the runner's measured HTTP).
+fn offered(import: &str) -> bool {
+    let (name, version) = import.split_once('@').unwrap_or((import, ""));
+    if let Some(rest) = name.strip_prefix(WIT_PACKAGE) {
+        return rest.starts_with('/') && compatible(version, WIT_VERSION);
+    }
+    [
+        "wasi:cli/",
+        "wasi:io/",
+        "wasi:clocks/",
+        "wasi:random/",
+        "wasi:filesystem/",
+        "wasi:sockets/",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
+        && compatible(version, "0.2.0")
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -234,6 +262,53 @@ mod tests {
         assert!(compatible("1.3.0", "1.0.0"));
         assert!(!compatible("x", "0.1.0"));
         assert_eq!(compat_range("0.1.0"), "0.1.x");
+    }
+
+    #[test]
+    fn link_errors_name_every_interface_not_offered() {
+        let p = Path::new("m.wasm");
+        let imports = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let e = link_error(
+            p,
+            &imports(&[
+                "wasi:cli/environment@0.2.3",
+                "wasi:http/outgoing-handler@0.2.0",
+                "wasm-slo:scenario/http@0.1.0",
+                "wasi:io/streams@0.3.0",
+            ]),
+            "first",
+        );
+        assert!(
+            e.starts_with(
+                "`m.wasm` imports interfaces this runner does not offer: \
+                 wasi:http/outgoing-handler@0.2.0, wasi:io/streams@0.3.0; a scenario may import \
+                 only wasm-slo:scenario/*@0.1.x"
+            ),
+            "{e}"
+        );
+        let e = link_error(
+            p,
+            &imports(&[
+                "wasm-slo:scenario/http@0.2.0",
+                "wasm-slo:scenario/types@0.2.0",
+            ]),
+            "first",
+        );
+        assert!(
+            e.contains(
+                "it was built for wasm-slo:scenario@0.2.0, this runner speaks \
+                 wasm-slo:scenario@0.1.0, so rebuild it against 0.1.0"
+            ),
+            "{e}"
+        );
+        let e = link_error(
+            p,
+            &imports(&["wasm-slo:scenario/http@0.1.9"]),
+            "no `stream`",
+        );
+        assert_eq!(e, "`m.wasm` cannot be linked: no `stream`");
+        assert!(!offered("wasm-slo:scenarios/x@0.1.0"));
+        assert!(!offered("wasi:cli/environment"));
     }
 
     #[test]

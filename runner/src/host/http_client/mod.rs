@@ -16,6 +16,7 @@
 
 mod connect;
 mod exchange;
+mod gate;
 mod pool;
 mod request;
 mod resolve;
@@ -42,6 +43,7 @@ use self::exchange::{Ctx, run};
 use self::pool::Pools;
 use self::request::Prepared;
 
+pub use self::gate::HostGate;
 pub use self::tls::tls_config;
 
 /// Settings shared by all VUs' clients.
@@ -54,16 +56,20 @@ pub struct ClientConfig {
     pub max_conns_per_origin: usize,
     /// Sent unless the request sets `user-agent`; empty sends none.
     pub user_agent: String,
+    /// Hosts requests may go to (the sandbox's network rule).
+    pub hosts: HostGate,
 }
 
 impl ClientConfig {
-    /// Runner defaults: 60 s timeout, 6 connections per origin.
+    /// Runner defaults: 60 s timeout, 6 connections per origin, every
+    /// host allowed.
     pub fn new(tls: Arc<rustls::ClientConfig>) -> Self {
         ClientConfig {
             tls,
             default_timeout: Duration::from_secs(60),
             max_conns_per_origin: 6,
             user_agent: format!("wasm-slo/{}", env!("CARGO_PKG_VERSION")),
+            hosts: HostGate::open(),
         }
     }
 }
@@ -136,6 +142,8 @@ pub struct Exchange {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
     InvalidUrl,
+    /// The host is not among the run's allowed hosts; nothing was sent.
+    ForbiddenHost,
     Dns,
     Refused,
     Reset,
@@ -155,6 +163,8 @@ impl ErrorKind {
             ErrorKind::Other | ErrorKind::Protocol => 1000,
             // 1020: invalid URL.
             ErrorKind::InvalidUrl => 1020,
+            // 1111: host name blocked (k6's blockHostnames option).
+            ErrorKind::ForbiddenHost => 1111,
             // 1050: request timeout.
             ErrorKind::Timeout => 1050,
             // 1100: generic DNS error (1101 "no IP found" is one case of it).
@@ -176,6 +186,7 @@ impl ErrorKind {
             1020 => "invalid URL",
             1050 => "request timeout",
             1100 => "DNS lookup failed",
+            1111 => "forbidden host (not allowed by the sandbox)",
             1212 => "connection refused",
             1220 => "connection reset or closed by the server",
             1300 => "TLS error",
@@ -186,6 +197,7 @@ impl ErrorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::InvalidUrl => "invalid-url",
+            ErrorKind::ForbiddenHost => "forbidden-host",
             ErrorKind::Dns => "dns",
             ErrorKind::Refused => "refused",
             ErrorKind::Reset => "reset",
@@ -272,6 +284,10 @@ impl VuHttpClient {
         let prep = Prepared::new(req, self.config.default_timeout, self.user_agent.as_ref())
             .map_err(RequestError::unsent)?;
         let target = prep.target();
+        self.config
+            .hosts
+            .check(&target)
+            .map_err(RequestError::unsent)?;
         let origin = self.pools.origin(target.tls, target.host, target.port);
         let idle = self.pools.take(origin);
         let ctx = Ctx {
@@ -298,7 +314,10 @@ impl VuHttpClient {
         results.resize_with(count, || None);
         let mut origins: Vec<BatchOrigin> = Vec::new();
         for (index, req) in reqs.into_iter().enumerate() {
-            match Prepared::new(req, self.config.default_timeout, self.user_agent.as_ref()) {
+            let prepared =
+                Prepared::new(req, self.config.default_timeout, self.user_agent.as_ref())
+                    .and_then(|prep| self.config.hosts.check(&prep.target()).map(|()| prep));
+            match prepared {
                 Ok(prep) => {
                     let target = prep.target();
                     let id = self.pools.origin(target.tls, target.host, target.port);

@@ -197,6 +197,7 @@ fn client_and_its_futures_are_send() {
 fn error_codes_follow_k6() {
     let expected = [
         (ErrorKind::InvalidUrl, 1020, "invalid-url"),
+        (ErrorKind::ForbiddenHost, 1111, "forbidden-host"),
         (ErrorKind::Dns, 1100, "dns"),
         (ErrorKind::Refused, 1212, "refused"),
         (ErrorKind::Reset, 1220, "reset"),
@@ -209,7 +210,10 @@ fn error_codes_follow_k6() {
         assert_eq!(kind.k6_code(), code, "{kind:?}");
         assert_eq!(kind.as_str(), name);
         assert_eq!(kind.to_string(), name);
+        // The summary names every code the client reports.
+        assert!(ErrorKind::describe_k6_code(code).is_some(), "{code}");
     }
+    assert_eq!(ErrorKind::describe_k6_code(1234), None);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -1001,6 +1005,41 @@ async fn a_connect_that_hangs_times_out_while_connecting() {
         assert!(e.timings.connecting > ZERO, "{:?}", e.timings);
         assert_eq!(e.bytes_sent, 0);
         drop(listener);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn hosts_outside_the_gate_are_refused_before_any_connection() {
+    local(async {
+        let allowed = hyper_server(None, echo).await;
+        let other = hyper_server(None, echo).await;
+        let mut hosts = crate::plan::hosts::AllowedHosts::default();
+        hosts
+            .add("test", &[format!("127.0.0.1:{}", allowed.addr.port())])
+            .unwrap();
+        let mut c = VuHttpClient::new(config_with(tls_config(&[], false).unwrap(), |c| {
+            c.hosts = HostGate::settled(hosts)
+        }));
+        let e = c
+            .send(OutgoingRequest::get(other.url("/x")))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::ForbiddenHost);
+        assert_eq!(e.timings, Timings::default());
+        assert_eq!((e.bytes_sent, e.bytes_received), (0, 0));
+        let results = c
+            .batch(vec![
+                OutgoingRequest::get(allowed.url("/a")),
+                OutgoingRequest::get(other.url("/b")),
+            ])
+            .await;
+        assert!(results[0].as_ref().unwrap().body.starts_with(b"GET /a\n"));
+        assert_eq!(
+            results[1].as_ref().unwrap_err().kind,
+            ErrorKind::ForbiddenHost
+        );
+        assert_eq!((allowed.accepted(), other.accepted()), (1, 0));
     })
     .await;
 }

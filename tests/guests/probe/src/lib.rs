@@ -15,8 +15,8 @@
 //! | `abort`   | `GET /ok` named `before-abort`; aborts the test on iteration 2    |
 //! | `endpoints` | per entry `NAME=PATH` of `PROBE_ENDPOINTS` (`;`-separated), `GET {BASE_URL}{PATH}` named `NAME` |
 //!
-//! Defaults: 1 VU, 1 iteration, no thresholds unless `-e PROBE_THRESHOLD=...`
-//! adds one on `http_req_duration`. `setup` returns `{"started": true}`;
+//! Defaults: 1 VU, 1 iteration, the host of `BASE_URL` allowed, no thresholds
+//! unless `-e PROBE_THRESHOLD=...` adds one on `http_req_duration`. `setup` returns `{"started": true}`;
 //! `init_vu` fails with `init refused` when `PROBE_FAIL_INIT=yes` (and logs a
 //! warning if the setup data did not arrive).
 
@@ -37,6 +37,7 @@ struct Probe {
 impl Scenario for Probe {
     fn describe() -> Description {
         let description = Description::new("probe")
+            .allow_url(&env_or("BASE_URL", DEFAULT_BASE_URL))
             .flow("fast", 3)
             .flow("slow", 2)
             .flow("flaky", 1)
