@@ -111,6 +111,8 @@ fn refused_connections_and_unresolvable_names_are_counted() {
     let env = format!(
         "PROBE_ENDPOINTS=refused=http://{closed}/;dns=http://no-such-host.invalid/;fine=/ok"
     );
+    // Both are hosts other than BASE_URL's, so the sandbox must allow them.
+    let allow_closed = closed.to_string();
     let (run, r, _d) = run_json(
         &guest("probe"),
         &srv.base_url(),
@@ -123,6 +125,10 @@ fn refused_connections_and_unresolvable_names_are_counted() {
             "2",
             "-e",
             &env,
+            "--allow-host",
+            &allow_closed,
+            "--allow-host",
+            "no-such-host.invalid",
         ],
     );
     run.expect_code(0);
