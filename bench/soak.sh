@@ -21,7 +21,8 @@
 #   exit     wasm-slo exited 0
 #
 # The figures (RSS series, totals, CPU, rates) are printed and written to
-# bench/results/soak-<date>.md; the script exits 1 if a check fails.
+# bench/results/soak-<date>-<VUs>vu-<seconds>s.md; the script exits 1 if a
+# check fails.
 #
 # Usage:
 #   bench/soak.sh                              # 10000 VUs, 5 minutes
@@ -217,7 +218,7 @@ check "all VUs ran" "$peak_vus == $vus" "peak $peak_vus of $vus"
 
 # ---------------------------------------------------------------- report
 mkdir -p "$root/bench/results"
-md=$root/bench/results/soak-$day.md
+md=$root/bench/results/soak-$day-${vus}vu-${duration}s.md
 {
   echo "# wasm-slo soak, $day"
   echo
