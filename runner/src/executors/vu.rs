@@ -17,6 +17,7 @@ use crate::metrics::data::MetricKind;
 use crate::metrics::recorder::{self, IterationOutcome};
 use crate::metrics::tags::scenario_tags;
 use crate::plan::Flow;
+use crate::plan::segment::ExecutionTuple;
 use crate::wasm::instance::{CallError, ScenarioInstance, ScenarioRuntime};
 
 /// Decides whether, and when, a VU starts another iteration.
@@ -159,13 +160,16 @@ pub struct RunContext {
     pub setup_data: Arc<[u8]>,
     /// Where VUs report their end.
     pub events: mpsc::UnboundedSender<VuEvent>,
-    /// VU ids, unique in the run.
+    /// This process's VUs so far, numbered from 1.
     pub next_id: AtomicU64,
+    /// The share of the test this process runs: how many VUs, iterations
+    /// and scheduled starts are its own, and its VUs' test-wide ids.
+    pub segment: ExecutionTuple,
 }
 
 /// Everything a VU needs.
 pub struct VuJob {
-    /// Unique VU id, from 1.
+    /// VU id, from 1, unique across the segments of a test.
     pub id: u64,
     /// Its scenario.
     pub scenario: Arc<ScenarioShared>,

@@ -4,6 +4,7 @@
 
 pub mod duration;
 pub mod options;
+pub mod segment;
 pub mod slo_file;
 pub mod threshold;
 
@@ -39,7 +40,7 @@ pub struct ModuleDefaults {
 }
 
 /// A stage of a ramping executor: reach `target` linearly over `duration`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stage {
     /// How long the stage lasts.
     #[serde(with = "duration::serde_str")]
@@ -69,7 +70,7 @@ pub fn stage_value(start: u64, stages: &[Stage], t: Duration) -> f64 {
 }
 
 /// How a scenario schedules its iterations (k6's executors).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "executor", rename_all = "kebab-case")]
 pub enum Executor {
     /// `vus` VUs loop over iterations for `duration`.
@@ -192,7 +193,7 @@ impl Executor {
 }
 
 /// One scenario of the test: an executor driving the module's flows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioPlan {
     /// Scenario name (k6's `default` for the single-scenario shortcut).
     pub name: String,
@@ -233,7 +234,7 @@ pub enum Source {
 }
 
 /// One condition on a selector, with its levels.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Objective {
     /// Must hold, else FAIL.
     pub expr: Expression,
@@ -247,7 +248,7 @@ pub struct Objective {
 }
 
 /// The thresholds on one selector.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThresholdPlan {
     /// What is measured.
     pub selector: MetricSelector,
@@ -258,7 +259,7 @@ pub struct ThresholdPlan {
 }
 
 /// HTTP settings of the run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpSettings {
     /// Timeout of a request that sets none.
     #[serde(with = "duration::serde_str")]
@@ -270,7 +271,7 @@ pub struct HttpSettings {
 }
 
 /// Everything a run needs to know.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     /// The module's scenario name.
     pub module_name: String,
@@ -288,12 +289,21 @@ pub struct Plan {
     pub env: BTreeMap<String, String>,
     /// HTTP settings.
     pub http: HttpSettings,
+    /// The share of the test this process runs: the whole test unless
+    /// `--segment` or `--execution-segment` chose a segment. Recorded in the
+    /// results as the [`segment::Share`] it covers.
+    #[serde(serialize_with = "segment::serialize_tuple", skip_deserializing)]
+    pub segment: segment::ExecutionTuple,
 }
 
 impl Plan {
-    /// The most VUs that may exist at once across all scenarios.
+    /// The most VUs this process may run at once across all scenarios:
+    /// its segment's share.
     pub fn max_vus(&self) -> u64 {
-        self.scenarios.iter().map(|s| s.executor.max_vus()).sum()
+        self.scenarios
+            .iter()
+            .map(|s| self.segment.max_vus(&s.executor))
+            .sum()
     }
 
     /// When the last scenario's load ends (before graceful stops).
@@ -408,6 +418,7 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
         phases,
         env,
         http,
+        segment: segment::ExecutionTuple::whole(),
     })
 }
 

@@ -16,7 +16,7 @@ use crate::plan::{Executor, ScenarioPlan, Source};
 use crate::report::format;
 
 /// The phases and their objectives, as the plan carries them.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct PhaseSpec {
     /// Named windows.
     pub phases: Vec<PhaseDef>,
