@@ -6,6 +6,7 @@ mod util;
 
 mod bad_input;
 mod baseline;
+mod distributed;
 mod examples;
 mod load;
 mod load_models;

@@ -3,7 +3,9 @@
 
 mod compare;
 mod inspect;
+mod merge;
 mod run;
+mod start_at;
 mod trend;
 
 use std::path::PathBuf;
@@ -32,6 +34,8 @@ enum Command {
     Compare(CompareArgs),
     /// Show the trend of a figure over several results files.
     Trend(TrendArgs),
+    /// Merge the results of a test's segments and judge the whole test.
+    Merge(MergeArgs),
 }
 
 /// Flags of `wasm-slo run`.
@@ -103,6 +107,21 @@ pub struct RunArgs {
     /// regression (rules: the SLO file's `[regression]`, else seed 003's).
     #[arg(long, value_name = "RESULTS.json")]
     pub baseline: Option<PathBuf>,
+    /// Run only the K-th of N equal parts of the test (e.g. 2/4); merge the
+    /// parts' results with `wasm-slo merge`.
+    #[arg(long, value_name = "K/N")]
+    pub segment: Option<String>,
+    /// k6's form of --segment: run only this segment of the test, FROM:TO
+    /// (e.g. 1/4:1/2).
+    #[arg(long, value_name = "FROM:TO")]
+    pub execution_segment: Option<String>,
+    /// k6's sequence all parts of the test are cut from, e.g. 0,1/4,1/2,3/4,1.
+    #[arg(long, value_name = "POINTS")]
+    pub execution_segment_sequence: Option<String>,
+    /// Start the load at this time (RFC 3339 or Unix seconds), after set-up,
+    /// so that the segments of a test begin together.
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
 }
 
 /// Flags of `wasm-slo inspect`.
@@ -166,6 +185,33 @@ pub struct TrendArgs {
     pub json: bool,
 }
 
+/// Flags of `wasm-slo merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Results files of the segments (`--out json=...` of each `run --segment`).
+    #[arg(required = true, value_name = "RESULTS")]
+    pub files: Vec<PathBuf>,
+    /// Output, KIND=PATH (repeatable), as for `run`.
+    #[arg(short = 'o', long = "out", value_name = "KIND=PATH")]
+    pub outs: Vec<String>,
+    /// Judge with this SLO file instead of the thresholds the parts recorded.
+    #[arg(long)]
+    pub slo: Option<PathBuf>,
+    /// Compare the whole test with this baseline results file; exit 99 on a
+    /// regression.
+    #[arg(long, value_name = "RESULTS.json")]
+    pub baseline: Option<PathBuf>,
+    /// Fail (exit 99) on WARN verdicts too.
+    #[arg(long)]
+    pub strict: bool,
+    /// Merge even when segments are missing (with a warning).
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// Print no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
 fn parse_stage(s: &str) -> Result<crate::plan::options::StageConfig, String> {
     let (d, t) = s
         .rsplit_once(':')
@@ -203,6 +249,7 @@ pub fn main() -> ExitCode {
             Command::Inspect(args) => inspect::inspect(args).await,
             Command::Compare(args) => compare::compare(args),
             Command::Trend(args) => trend::trend(args),
+            Command::Merge(args) => merge::merge(args),
         }
     });
     match result {

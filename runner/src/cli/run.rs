@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{RunArgs, parse_env};
+use super::{RunArgs, parse_env, start_at};
 use crate::baseline;
 use crate::executors::{LoadInputs, run_load};
 use crate::exit::{Outcome, bad_input};
@@ -13,6 +13,7 @@ use crate::host::http_client::{ClientConfig, tls_config};
 use crate::host::{AbortCause, AbortSignal, ErrorLog, HostState, RunShared};
 use crate::metrics::recorder;
 use crate::plan::options::OptionsLayer;
+use crate::plan::segment::ExecutionTuple;
 use crate::plan::{self, HttpSettings, PlanInputs, SloFile};
 use crate::report::json::Results;
 use crate::report::{ModuleInfo, RunReport, summary};
@@ -27,11 +28,12 @@ use crate::wasm::module::{self, ModuleSource};
 const INTERVAL: Duration = Duration::from_secs(1);
 
 /// A requested output.
-enum Output {
+pub(super) enum Output {
     Json(PathBuf),
 }
 
-fn parse_outs(items: &[String]) -> anyhow::Result<Vec<Output>> {
+/// Parses `--out KIND=PATH` items; `merge` takes the same.
+pub(super) fn parse_outs(items: &[String]) -> anyhow::Result<Vec<Output>> {
     items
         .iter()
         .map(|item| match item.split_once('=') {
@@ -44,6 +46,51 @@ fn parse_outs(items: &[String]) -> anyhow::Result<Vec<Output>> {
             ))),
         })
         .collect()
+}
+
+/// Writes every requested output. `merge` writes through this too, so an
+/// output kind added here serves both commands.
+pub(super) fn write_outputs(outs: &[Output], results: &Results) -> anyhow::Result<()> {
+    for out in outs {
+        match out {
+            Output::Json(path) => results.write(path)?,
+        }
+    }
+    Ok(())
+}
+
+/// With a baseline, prints the comparison and turns a pass into exit 99 on
+/// a regression (in `results` too). `merge` judges through this as well.
+pub(super) fn judge_baseline(
+    baseline: Option<(&std::path::Path, &Results)>,
+    results: &mut Results,
+    rules: &baseline::RegressionRules,
+    quiet: bool,
+    outcome: Outcome,
+) -> Outcome {
+    let Some((path, base)) = baseline else {
+        return outcome;
+    };
+    let comparison = baseline::compare(base, results, rules);
+    if !quiet {
+        println!(
+            "  BASELINE {}\n{}",
+            path.display(),
+            baseline::render_table(&comparison)
+        );
+    }
+    if outcome != Outcome::Passed || comparison.passed() {
+        return outcome;
+    }
+    let outcome = comparison.outcome();
+    results.outcome.verdict = "fail".into();
+    results.outcome.exit_code = outcome.code();
+    results.outcome.reason = Some(format!(
+        "{} regression(s) against the baseline {}",
+        comparison.regressions,
+        path.display()
+    ));
+    outcome
 }
 
 /// A module compiled, linked, and instantiated once for describe, setup and
@@ -130,6 +177,21 @@ pub(super) fn shared_state(
 
 pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let outs = parse_outs(&args.outs)?;
+    let segment = ExecutionTuple::from_flags(
+        args.segment.as_deref(),
+        args.execution_segment.as_deref(),
+        args.execution_segment_sequence.as_deref(),
+    )?;
+    if args.baseline.is_some() && !segment.is_whole() {
+        return Err(bad_input(
+            "--baseline judges the whole test, not one segment; give it to `wasm-slo merge`",
+        ));
+    }
+    let start_at = args
+        .start_at
+        .as_deref()
+        .map(|t| start_at::parse(t, SystemTime::now()))
+        .transpose()?;
     let env = parse_env(&args.env)?;
     let http = HttpSettings {
         default_timeout: args.http_timeout,
@@ -157,7 +219,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         wit: format!("{WIT_PACKAGE}@{}", prepared.wit_version),
         name: defaults.name.clone(),
     };
-    let plan = plan::resolve(PlanInputs {
+    let mut plan = plan::resolve(PlanInputs {
         module: defaults,
         config,
         slo: slo_file,
@@ -176,6 +238,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         env,
         http,
     })?;
+    plan.segment = segment;
 
     let _ = shared.status_policy.set(plan.status_policy.clone());
 
@@ -205,6 +268,9 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
+    if let Some(at) = start_at {
+        start_at::wait_until(at, args.quiet).await;
+    }
     let started_at = SystemTime::now();
     let load = run_load(LoadInputs {
         plan: &plan,
@@ -247,7 +313,10 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
                 load.first_init_failure.as_deref().unwrap_or("unknown")
             )),
         )
-    } else if !verdict.passed() || (args.strict && verdict.level() == slo::Level::Warn) {
+    } else if plan.segment.is_whole()
+        && (!verdict.passed() || (args.strict && verdict.level() == slo::Level::Warn))
+    {
+        // A segment's figures cannot judge the whole test: `merge` does.
         (Outcome::SlosFailed, None)
     } else {
         (Outcome::Passed, None)
@@ -270,33 +339,15 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     if !args.quiet {
         print!("{}", summary::render(&report));
     }
-    let mut outcome = outcome;
-    if let (Some(path), Some(base)) = (&args.baseline, &baseline_results) {
-        let comparison = baseline::compare(base, &results, &report.plan.regression);
-        if !args.quiet {
-            println!(
-                "  BASELINE {}\n{}",
-                path.display(),
-                baseline::render_table(&comparison)
-            );
-        }
-        if outcome == Outcome::Passed && !comparison.passed() {
-            outcome = comparison.outcome();
-            results.outcome.verdict = "fail".into();
-            results.outcome.exit_code = outcome.code();
-            results.outcome.reason = Some(format!(
-                "{} regression(s) against the baseline {}",
-                comparison.regressions,
-                path.display()
-            ));
-        }
-    }
+    let outcome = judge_baseline(
+        args.baseline.as_deref().zip(baseline_results.as_ref()),
+        &mut results,
+        &report.plan.regression,
+        args.quiet,
+        outcome,
+    );
     // Outputs never depend on the verdict: what was measured is written.
-    for out in &outs {
-        match out {
-            Output::Json(path) => results.write(path)?,
-        }
-    }
+    write_outputs(&outs, &results)?;
     Ok(outcome)
 }
 

@@ -362,11 +362,7 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
     let mut thresholds: BTreeMap<String, (String, Vec<ThresholdEntry>, Source)> = BTreeMap::new();
     let mut add_thresholds = |layer: Option<&BTreeMap<String, Vec<ThresholdEntry>>>, src| {
         for (k, v) in layer.into_iter().flatten() {
-            // An unparsable selector keeps its text; parse_threshold reports it.
-            let canonical = MetricSelector::parse(k)
-                .map(|s| s.to_string())
-                .unwrap_or_else(|_| k.clone());
-            thresholds.insert(canonical, (k.clone(), v.clone(), src));
+            thresholds.insert(canonical(k), (k.clone(), v.clone(), src));
         }
     };
     add_thresholds(module.options.thresholds.as_ref(), Source::Module);
@@ -389,13 +385,7 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
     let scenarios = scenarios_from(&opts, &cli, &module.flows, &flow_filter, &env)?;
     let scenarios = filter_scenarios(scenarios, &scenario_filter)?;
 
-    let phases = crate::slo::phases::PhaseSpec {
-        phases: slo.as_ref().map(|f| f.phases.clone()).unwrap_or_default(),
-        objectives: slo
-            .as_ref()
-            .map(|f| f.phase_objectives.clone())
-            .unwrap_or_default(),
-    };
+    let phases = phase_spec(slo.as_ref());
     crate::slo::phases::validate(&phases, &scenarios)?;
 
     let mut planned = Vec::new();
@@ -420,6 +410,58 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
         http,
         segment: segment::ExecutionTuple::whole(),
     })
+}
+
+/// A selector in canonical form, so that differently written selectors of
+/// the same series are one key; an unparsable selector keeps its text (and
+/// `parse_threshold` reports it).
+fn canonical(key: &str) -> String {
+    MetricSelector::parse(key)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| key.to_owned())
+}
+
+fn phase_spec(slo: Option<&SloFile>) -> crate::slo::phases::PhaseSpec {
+    crate::slo::phases::PhaseSpec {
+        phases: slo.map(|f| f.phases.clone()).unwrap_or_default(),
+        objectives: slo.map(|f| f.phase_objectives.clone()).unwrap_or_default(),
+    }
+}
+
+impl Plan {
+    /// The plan judged by another SLO file once the load is over (`merge
+    /// --slo`): the file's thresholds replace the recorded ones of the same
+    /// selectors (an empty list removes them), and its phases and regression
+    /// rules replace the recorded ones. Accepted statuses were applied while
+    /// measuring, so a file that sets other ones is refused.
+    pub fn judged_by(mut self, slo: &SloFile) -> anyhow::Result<Plan> {
+        let (file_thresholds, policy) = slo.compile()?;
+        if !policy.is_empty() && policy != self.status_policy {
+            return Err(bad_input(
+                "the SLO file's accept_statuses differ from those the results were measured \
+                 with; statuses are classified while the test runs, so rerun it with this \
+                 SLO file (or remove accept_statuses from it)",
+            ));
+        }
+        let mut by_selector: BTreeMap<String, ThresholdPlan> = self
+            .thresholds
+            .drain(..)
+            .map(|t| (t.selector.to_string(), t))
+            .collect();
+        for (key, entries) in &file_thresholds {
+            if entries.is_empty() {
+                by_selector.remove(&canonical(key));
+            } else {
+                let parsed = parse_threshold(key, entries, Source::SloFile)?;
+                by_selector.insert(canonical(key), parsed);
+            }
+        }
+        self.thresholds = by_selector.into_values().collect();
+        self.phases = phase_spec(Some(slo));
+        crate::slo::phases::validate(&self.phases, &self.scenarios)?;
+        self.regression = slo.regression.clone().unwrap_or_default();
+        Ok(self)
+    }
 }
 
 fn scenarios_from(

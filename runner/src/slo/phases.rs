@@ -217,13 +217,7 @@ fn slice(
             }
             requests += ni.requests;
             errors += ni.errors;
-            if let Ok(t) = Trend::decode(
-                &ni.histogram,
-                ni.mean * ni.requests as f64,
-                0.0,
-                ni.max,
-                true,
-            ) {
+            if let Ok(t) = ni.trend() {
                 trend.merge(&t);
             }
         }
