@@ -8,6 +8,7 @@ mod bad_input;
 mod baseline;
 mod distributed;
 mod examples;
+mod kubernetes;
 mod load;
 mod load_models;
 mod results;

@@ -1100,6 +1100,115 @@ mod tests {
     }
 
     #[test]
+    fn plans_read_back_from_results_and_are_judged_by_another_slo_file() {
+        let mut i = inputs(OptionsLayer::default());
+        i.config = Some(
+            toml::from_str(
+                r#"
+                [scenarios.a]
+                executor = "constant-vus"
+                vus = 3
+                duration = "5s"
+                tags = { class = "a" }
+                [scenarios.b]
+                executor = "ramping-vus"
+                stages = [{ duration = "2s", target = 4 }]
+                [scenarios.c]
+                executor = "shared-iterations"
+                vus = 2
+                iterations = 9
+                [scenarios.d]
+                executor = "per-vu-iterations"
+                vus = 2
+                iterations = 3
+                [scenarios.e]
+                executor = "constant-arrival-rate"
+                rate = 7
+                duration = "3s"
+                pre_allocated_vus = 2
+                [scenarios.f]
+                executor = "ramping-arrival-rate"
+                time_unit = "1m"
+                stages = [{ duration = "1s", target = 60 }]
+                pre_allocated_vus = 1
+                max_vus = 4
+                start_time = "1s"
+                "#,
+            )
+            .unwrap(),
+        );
+        i.slo = Some(
+            toml::from_str(
+                r#"
+                [thresholds]
+                http_req_duration = [{ threshold = "p(95)<200ms", warning = "p(95)<150ms", abort_on_fail = true, delay_abort_eval = "10s" }]
+                [[objectives]]
+                name = "GET /x"
+                p99 = "1s"
+                accept_statuses = [429]
+                [[phases]]
+                name = "w"
+                scenario = "b"
+                stage = 1
+                [[phase_objectives]]
+                figure = "p95"
+                phase = "w"
+                below = "300ms"
+                [regression]
+                p95_increase = "10%"
+                "#,
+            )
+            .unwrap(),
+        );
+        let plan = resolve(i).unwrap();
+        let json = serde_json::to_value(&plan).unwrap();
+        let back: Plan = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), json);
+        assert_eq!(back.scenarios.len(), 6);
+        assert_eq!(
+            back.thresholds[0].expressions[0].warning,
+            plan.thresholds[0].expressions[0].warning
+        );
+
+        // Another SLO file: its selectors replace, an empty list removes.
+        let other: SloFile = toml::from_str(
+            r#"
+            [thresholds]
+            http_req_duration = []
+            http_reqs = ["count>10"]
+            "#,
+        )
+        .unwrap();
+        let judged = back.clone().judged_by(&other).unwrap();
+        let selectors: Vec<String> = judged
+            .thresholds
+            .iter()
+            .map(|t| t.selector.to_string())
+            .collect();
+        assert_eq!(
+            selectors,
+            ["http_req_duration{name:\"GET /x\"}", "http_reqs"]
+        );
+        assert!(judged.phases.objectives.is_empty());
+        assert_eq!(
+            judged.regression,
+            crate::baseline::RegressionRules::default()
+        );
+        assert_eq!(judged.status_policy, plan.status_policy);
+        let statuses: SloFile = toml::from_str(
+            r#"
+            [[objectives]]
+            name = "GET /x"
+            accept_statuses = [503]
+            "#,
+        )
+        .unwrap();
+        let err = back.judged_by(&statuses).unwrap_err();
+        assert!(crate::exit::is_bad_input(&err));
+        assert!(err.to_string().contains("accept_statuses differ"), "{err}");
+    }
+
+    #[test]
     fn stage_values_interpolate() {
         let stages = [
             Stage {
