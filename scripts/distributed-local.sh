@@ -48,17 +48,9 @@ if [ -n "$keep" ]; then
 else
   work="$(mktemp -d)"
 fi
-log="$work/target-server.log"
-./target/release/wasm-slo-target --listen 127.0.0.1:0 >"$log" 2>&1 &
-server=$!
+. scripts/target-server.sh
+start_target_server "$work/target-server.log"
 trap 'kill $server 2>/dev/null || true; [ -n "$keep" ] || rm -rf "$work"' EXIT
-url=""
-for _ in $(seq 100); do
-  url=$(sed -n 's/^listening on //p' "$log")
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "the target server did not start:"; cat "$log"; exit 1; }
 served() { curl -fsS "$url/__stats" | jq .total; }
 
 requests=$(( iterations + 16 * per_vu ))
@@ -119,13 +111,15 @@ row() {
 echo
 printf '  %-34s %14s %14s\n' "count" "whole" "merged"
 row "requests at the target server" "$served_whole" "$served_parts"
-for spec in "http_reqs||count" "checks||passes" "checks||total" \
-  "iterations|and .tags.scenario == \"shared\"|count" \
-  "iterations|and .tags.scenario == \"pervu\"|count" \
-  "iterations|and .tags.scenario == \"metrics\"|count" \
-  "probe_items||count" "probe_rate||passes" "vus_max||value"; do
-  IFS='|' read -r metric filter field <<<"$spec"
-  row "$metric ${filter:+(${filter#and })} $field" \
+for spec in "http_reqs|http_reqs||count" "checks passed|checks||passes" \
+  "checks|checks||total" \
+  "iterations{scenario:shared}|iterations|and .tags.scenario == \"shared\"|count" \
+  "iterations{scenario:pervu}|iterations|and .tags.scenario == \"pervu\"|count" \
+  "iterations{scenario:metrics}|iterations|and .tags.scenario == \"metrics\"|count" \
+  "probe_items|probe_items||count" "probe_rate passes|probe_rate||passes" \
+  "vus_max|vus_max||value"; do
+  IFS='|' read -r label metric filter field <<<"$spec"
+  row "$label" \
     "$(sum "$work/whole.json" "$metric" "$filter" "$field")" \
     "$(sum "$work/total.json" "$metric" "$filter" "$field")"
 done

@@ -256,3 +256,120 @@ fn four_segment_processes_merged_equal_the_whole_run() {
         partial.stderr
     );
 }
+
+#[test]
+fn arrival_rate_segments_start_the_whole_schedule() {
+    let probe = guest("probe");
+    let srv = server();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 90 starts in 1 s; a pool of 2 split 3 ways: each segment gets a VU.
+    let options = write(
+        d,
+        "options.toml",
+        r#"
+        [scenarios.open]
+        executor = "constant-arrival-rate"
+        rate = 90
+        duration = "1s"
+        pre_allocated_vus = 2
+        max_vus = 4
+        flow = "fast"
+        "#,
+    );
+    let base = format!("BASE_URL={}", srv.base_url());
+    let at = (SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        + 1.0)
+        .to_string();
+    let started = |r: &Results| {
+        value(r, "iterations", &[], "count") + value(r, "dropped_iterations", &[], "count")
+    };
+    let parts: Vec<String> = (1..=3)
+        .map(|k| path(d, &format!("open-{k}.json")))
+        .collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                let (probe, options, base, at) = (&probe, &options, &base, &at);
+                s.spawn(move || {
+                    let segment = format!("{}/3", k + 1);
+                    let out = format!("json={p}");
+                    wasm_slo(&[
+                        "run",
+                        probe.to_str().unwrap(),
+                        "--config",
+                        options,
+                        "-e",
+                        base,
+                        "-q",
+                        "--segment",
+                        &segment,
+                        "--start-at",
+                        at,
+                        "--out",
+                        &out,
+                    ])
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().expect_code(0);
+        }
+    });
+    for p in &parts {
+        let r = Results::read(Path::new(p)).unwrap();
+        assert!(value(&r, "vus_max", &[], "value") >= 1.0);
+        assert_eq!(started(&r), 30.0, "{p}: its third of the schedule");
+    }
+    let total_out = format!("json={}", path(d, "open-total.json"));
+    let mut args = vec!["merge", "-q", "--out", &total_out];
+    args.extend(parts.iter().map(String::as_str));
+    wasm_slo(&args).expect_code(0);
+    let total = Results::read(&d.join("open-total.json")).unwrap();
+    assert_eq!(started(&total), 90.0);
+    assert_eq!(
+        value(&total, "http_reqs", &[], "count"),
+        srv.stats().total as f64
+    );
+}
+
+#[test]
+fn segment_flags_are_checked_before_anything_runs() {
+    let probe = guest("probe");
+    let module = probe.to_str().unwrap();
+    for (flags, needle) in [
+        (&["--segment", "5/4"][..], "1 <= K <= N"),
+        (
+            &["--segment", "1/2", "--execution-segment", "0:1/2"],
+            "give one of them",
+        ),
+        (
+            &["--execution-segment-sequence", "0,1/2,1"],
+            "needs --execution-segment",
+        ),
+        (
+            &[
+                "--execution-segment",
+                "1/4:1/2",
+                "--execution-segment-sequence",
+                "0,1/3,2/3,1",
+            ],
+            "is not a segment of the sequence 0,1/3,2/3,1",
+        ),
+        (&["--start-at", "tomorrow"], "RFC 3339"),
+        (
+            &["--segment", "1/2", "--baseline", "base.json"],
+            "give it to `wasm-slo merge`",
+        ),
+    ] {
+        let mut args = vec!["run", module];
+        args.extend_from_slice(flags);
+        expect_bad_input(&args, needle);
+    }
+    expect_bad_input(&["merge", "no-such-results.json"], "no-such-results.json");
+}

@@ -4,13 +4,13 @@
 //! write the outputs and exit with the verdict, as `run` does.
 
 use super::MergeArgs;
-use super::run::{judge_baseline, parse_outs, write_outputs};
+use super::run::{conclude, parse_outs};
 use crate::baseline;
 use crate::exit::Outcome;
 use crate::merge::{self, Part, check::SEGMENT_KEY};
 use crate::plan::{self, SloFile};
+use crate::report::RunReport;
 use crate::report::json::Results;
-use crate::report::{RunReport, summary};
 use crate::slo;
 
 pub(super) fn merge(args: MergeArgs) -> anyhow::Result<Outcome> {
@@ -79,15 +79,12 @@ pub(super) fn merge(args: MergeArgs) -> anyhow::Result<Outcome> {
             merged.share.list(),
             merged.share.sequence
         );
-        print!("{}", summary::render(&report));
     }
-    let outcome = judge_baseline(
+    conclude(
+        &report,
+        results,
+        &outs,
         args.baseline.as_deref().zip(baseline_results.as_ref()),
-        &mut results,
-        &report.plan.regression,
         args.quiet,
-        outcome,
-    );
-    write_outputs(&outs, &results)?;
-    Ok(outcome)
+    )
 }

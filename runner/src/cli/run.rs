@@ -48,9 +48,9 @@ pub(super) fn parse_outs(items: &[String]) -> anyhow::Result<Vec<Output>> {
         .collect()
 }
 
-/// Writes every requested output. `merge` writes through this too, so an
-/// output kind added here serves both commands.
-pub(super) fn write_outputs(outs: &[Output], results: &Results) -> anyhow::Result<()> {
+/// Writes every requested output; `run` and `merge` both write through
+/// [`conclude`], so an output kind added here serves both commands.
+fn write_outputs(outs: &[Output], results: &Results) -> anyhow::Result<()> {
     for out in outs {
         match out {
             Output::Json(path) => results.write(path)?,
@@ -59,38 +59,42 @@ pub(super) fn write_outputs(outs: &[Output], results: &Results) -> anyhow::Resul
     Ok(())
 }
 
-/// With a baseline, prints the comparison and turns a pass into exit 99 on
-/// a regression (in `results` too). `merge` judges through this as well.
-pub(super) fn judge_baseline(
+/// What `run` and `merge` do once the verdict is in: the summary, the
+/// judgement against a baseline (a regression turns a pass into exit 99, in
+/// the results too) and the outputs, which never depend on the verdict.
+pub(super) fn conclude(
+    report: &RunReport,
+    mut results: Results,
+    outs: &[Output],
     baseline: Option<(&std::path::Path, &Results)>,
-    results: &mut Results,
-    rules: &baseline::RegressionRules,
     quiet: bool,
-    outcome: Outcome,
-) -> Outcome {
-    let Some((path, base)) = baseline else {
-        return outcome;
-    };
-    let comparison = baseline::compare(base, results, rules);
+) -> anyhow::Result<Outcome> {
     if !quiet {
-        println!(
-            "  BASELINE {}\n{}",
-            path.display(),
-            baseline::render_table(&comparison)
-        );
+        print!("{}", summary::render(report));
     }
-    if outcome != Outcome::Passed || comparison.passed() {
-        return outcome;
+    let mut outcome = report.outcome;
+    if let Some((path, base)) = baseline {
+        let comparison = baseline::compare(base, &results, &report.plan.regression);
+        if !quiet {
+            println!(
+                "  BASELINE {}\n{}",
+                path.display(),
+                baseline::render_table(&comparison)
+            );
+        }
+        if outcome == Outcome::Passed && !comparison.passed() {
+            outcome = comparison.outcome();
+            results.outcome.verdict = "fail".into();
+            results.outcome.exit_code = outcome.code();
+            results.outcome.reason = Some(format!(
+                "{} regression(s) against the baseline {}",
+                comparison.regressions,
+                path.display()
+            ));
+        }
     }
-    let outcome = comparison.outcome();
-    results.outcome.verdict = "fail".into();
-    results.outcome.exit_code = outcome.code();
-    results.outcome.reason = Some(format!(
-        "{} regression(s) against the baseline {}",
-        comparison.regressions,
-        path.display()
-    ));
-    outcome
+    write_outputs(outs, &results)?;
+    Ok(outcome)
 }
 
 /// A module compiled, linked, and instantiated once for describe, setup and
@@ -335,20 +339,14 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         aborted: reason,
         outcome,
     };
-    let mut results = Results::from_report(&report)?;
-    if !args.quiet {
-        print!("{}", summary::render(&report));
-    }
-    let outcome = judge_baseline(
+    let results = Results::from_report(&report)?;
+    conclude(
+        &report,
+        results,
+        &outs,
         args.baseline.as_deref().zip(baseline_results.as_ref()),
-        &mut results,
-        &report.plan.regression,
         args.quiet,
-        outcome,
-    );
-    // Outputs never depend on the verdict: what was measured is written.
-    write_outputs(&outs, &results)?;
-    Ok(outcome)
+    )
 }
 
 fn call_error_text(e: &CallError) -> String {

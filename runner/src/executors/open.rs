@@ -107,18 +107,8 @@ pub async fn drive(
     grace: Duration,
     dropped: &AtomicU64,
 ) {
-    let (pre, max) = match executor {
-        Executor::ConstantArrivalRate {
-            pre_allocated_vus,
-            max_vus,
-            ..
-        }
-        | Executor::RampingArrivalRate {
-            pre_allocated_vus,
-            max_vus,
-            ..
-        } => d.run.segment.pool(*pre_allocated_vus, *max_vus),
-        _ => unreachable!("closed models are driven by executors::closed"),
+    let Some((pre, max)) = d.run.segment.pool_of(executor) else {
+        unreachable!("closed models are driven by executors::closed")
     };
     let Some(schedule) = ArrivalSchedule::of(executor) else {
         return;

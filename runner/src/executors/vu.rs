@@ -65,6 +65,23 @@ enum Next {
 impl IterationSource {
     /// Claims the next iteration, waiting for a ticket in open models.
     async fn next(&mut self, graceful: &CancellationToken) -> Next {
+        // A scheduled start already handed out was promised to an idle VU
+        // before the stop: it runs (whichever idle VU takes it), as the
+        // scheduler counted it as started. Only then does the stop count.
+        if let IterationSource::Scheduled { tickets, idle } = self {
+            idle.fetch_add(1, Ordering::AcqRel);
+            return tokio::select! {
+                biased;
+                t = tickets.recv() => match t {
+                    Ok(at) => Next::Scheduled(at),
+                    Err(_) => Next::Stop,
+                },
+                _ = graceful.cancelled() => {
+                    let _ = idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+                    Next::Stop
+                }
+            };
+        }
         if graceful.is_cancelled() {
             return Next::Stop;
         }
@@ -83,22 +100,7 @@ impl IterationSource {
                 *left = left.saturating_sub(u64::from(go));
                 go
             }
-            IterationSource::Scheduled { tickets, idle } => {
-                idle.fetch_add(1, Ordering::AcqRel);
-                return tokio::select! {
-                    t = tickets.recv() => match t {
-                        Ok(at) => Next::Scheduled(at),
-                        Err(_) => Next::Stop,
-                    },
-                    _ = graceful.cancelled() => {
-                        // Leaves the pool; a ticket sent meanwhile is lost to
-                        // the channel's close and already counted by the
-                        // scheduler as started.
-                        let _ = idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-                        Next::Stop
-                    }
-                };
-            }
+            IterationSource::Scheduled { .. } => unreachable!("handled above"),
         };
         if go { Next::Now } else { Next::Stop }
     }
@@ -420,5 +422,37 @@ mod tests {
         assert_eq!(idle.load(Ordering::Relaxed), 1);
         drop(tx);
         assert!(matches!(src.next(&never).await, Next::Stop));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_ticket_handed_out_before_the_stop_still_runs() {
+        // The scheduler sends the last start, closes the channel and stops
+        // the scenario before the idle VU is polled: the start is not lost.
+        let (tx, rx) = async_channel::unbounded();
+        let idle = Arc::new(AtomicU64::new(0));
+        let mut src = IterationSource::Scheduled {
+            tickets: rx,
+            idle: idle.clone(),
+        };
+        let at = Instant::now();
+        tx.send(at).await.unwrap();
+        drop(tx);
+        let stopped = CancellationToken::new();
+        stopped.cancel();
+        for _ in 0..100 {
+            // (select! without `biased` would pick either branch at random.)
+            let taken = src.next(&stopped).await;
+            assert!(matches!(taken, Next::Scheduled(t) if t == at));
+            let (tx, rx) = async_channel::unbounded();
+            tx.send(at).await.unwrap();
+            src = IterationSource::Scheduled {
+                tickets: rx,
+                idle: idle.clone(),
+            };
+        }
+        // With nothing handed out, the stop ends it.
+        let (_tx, rx) = async_channel::unbounded::<Instant>();
+        let mut empty = IterationSource::Scheduled { tickets: rx, idle };
+        assert!(matches!(empty.next(&stopped).await, Next::Stop));
     }
 }

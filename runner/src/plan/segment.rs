@@ -422,8 +422,9 @@ impl ExecutionTuple {
         (pre, self.scale(max).max(pre))
     }
 
-    /// The most VUs `executor` runs at once in this segment.
-    pub fn max_vus(&self, executor: &Executor) -> u64 {
+    /// The VU pool (pre-allocated, most) of an arrival-rate executor in
+    /// this segment; None for closed-model executors.
+    pub fn pool_of(&self, executor: &Executor) -> Option<(u64, u64)> {
         match executor {
             Executor::ConstantArrivalRate {
                 pre_allocated_vus,
@@ -434,10 +435,18 @@ impl ExecutionTuple {
                 pre_allocated_vus,
                 max_vus,
                 ..
-            } => self.pool(*pre_allocated_vus, *max_vus).1,
+            } => Some(self.pool(*pre_allocated_vus, *max_vus)),
+            _ => None,
+        }
+    }
+
+    /// The most VUs `executor` runs at once in this segment.
+    pub fn max_vus(&self, executor: &Executor) -> u64 {
+        match self.pool_of(executor) {
+            Some((_, max)) => max,
             // Shares grow with the count, so the share of the peak is the
             // peak of the shares.
-            closed => self.scale(closed.max_vus()),
+            None => self.scale(executor.max_vus()),
         }
     }
 }
