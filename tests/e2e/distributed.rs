@@ -50,6 +50,31 @@ fn path(dir: &Path, name: &str) -> String {
     dir.join(name).to_str().unwrap().to_owned()
 }
 
+/// A `--start-at` value `secs` from now, in Unix seconds.
+fn start_in(secs: f64) -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    (now.as_secs_f64() + secs).to_string()
+}
+
+/// Runs `wasm-slo` once per argument list, all at the same time; each must
+/// exit 0.
+fn run_together(runs: Vec<Vec<String>>) {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = runs
+            .iter()
+            .map(|args| {
+                s.spawn(move || {
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    wasm_slo(&args)
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().expect_code(0);
+        }
+    });
+}
+
 #[test]
 fn four_segment_processes_merged_equal_the_whole_run() {
     let probe = guest("probe");
@@ -82,52 +107,39 @@ fn four_segment_processes_merged_equal_the_whole_run() {
     assert_eq!(served_whole, 266);
 
     // Four processes, two with each form of the flags, starting together.
-    let at = (SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-        + 1.5)
-        .to_string();
+    // A segment's own count misses the whole test's threshold, but the
+    // whole test is judged by the merge: each exits 0.
+    let at = start_in(1.5);
     let sequence = "0,1/4,1/2,3/4,1";
-    let segment_flags: [Vec<&str>; 4] = [
-        vec!["--segment", "1/4"],
-        vec![
+    let segment_flags: [&[&str]; 4] = [
+        &["--segment", "1/4"],
+        &[
             "--execution-segment",
             "1/4:1/2",
             "--execution-segment-sequence",
             sequence,
         ],
-        vec!["--segment", "3/4"],
-        vec![
+        &["--segment", "3/4"],
+        &[
             "--execution-segment",
             "3/4:1",
             "--execution-segment-sequence",
             sequence,
         ],
     ];
-    let outs: Vec<String> = (1..=4)
-        .map(|k| format!("json={}", path(d, &format!("part-{k}.json"))))
+    let runs = segment_flags
+        .iter()
+        .enumerate()
+        .map(|(k, flags)| {
+            let out = format!("json={}", path(d, &format!("part-{}.json", k + 1)));
+            let mut args = vec!["run"];
+            args.extend_from_slice(&common);
+            args.extend_from_slice(flags);
+            args.extend(["--start-at", &at, "--out", &out]);
+            args.into_iter().map(String::from).collect()
+        })
         .collect();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = segment_flags
-            .iter()
-            .zip(&outs)
-            .map(|(flags, out)| {
-                let run_with = &run_with;
-                let at = &at;
-                s.spawn(move || {
-                    let mut extra = flags.clone();
-                    extra.extend(["--start-at", at.as_str(), "--out", out.as_str()]);
-                    run_with(&extra)
-                })
-            })
-            .collect();
-        for h in handles {
-            // A segment's own count misses the whole test's threshold, but
-            // the whole test is judged by the merge: exit 0.
-            h.join().unwrap().expect_code(0);
-        }
-    });
+    run_together(runs);
     assert_eq!(srv.stats().total - served_whole, served_whole);
     let parts: Vec<String> = (1..=4)
         .map(|k| path(d, &format!("part-{k}.json")))
@@ -278,49 +290,39 @@ fn arrival_rate_segments_start_the_whole_schedule() {
         "#,
     );
     let base = format!("BASE_URL={}", srv.base_url());
-    let at = (SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-        + 1.0)
-        .to_string();
+    let at = start_in(1.0);
     let started = |r: &Results| {
         value(r, "iterations", &[], "count") + value(r, "dropped_iterations", &[], "count")
     };
     let parts: Vec<String> = (1..=3)
         .map(|k| path(d, &format!("open-{k}.json")))
         .collect();
-    std::thread::scope(|s| {
-        let handles: Vec<_> = parts
-            .iter()
-            .enumerate()
-            .map(|(k, p)| {
-                let (probe, options, base, at) = (&probe, &options, &base, &at);
-                s.spawn(move || {
-                    let segment = format!("{}/3", k + 1);
-                    let out = format!("json={p}");
-                    wasm_slo(&[
-                        "run",
-                        probe.to_str().unwrap(),
-                        "--config",
-                        options,
-                        "-e",
-                        base,
-                        "-q",
-                        "--segment",
-                        &segment,
-                        "--start-at",
-                        at,
-                        "--out",
-                        &out,
-                    ])
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap().expect_code(0);
-        }
-    });
+    let module = probe.to_str().unwrap();
+    let runs = parts
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let (segment, out) = (format!("{}/3", k + 1), format!("json={p}"));
+            [
+                "run",
+                module,
+                "--config",
+                &options,
+                "-e",
+                &base,
+                "-q",
+                "--segment",
+                &segment,
+                "--start-at",
+                &at,
+                "--out",
+                &out,
+            ]
+            .map(String::from)
+            .to_vec()
+        })
+        .collect();
+    run_together(runs);
     for p in &parts {
         let r = Results::read(Path::new(p)).unwrap();
         assert!(value(&r, "vus_max", &[], "value") >= 1.0);

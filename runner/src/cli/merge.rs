@@ -4,23 +4,18 @@
 //! write the outputs and exit with the verdict, as `run` does.
 
 use super::MergeArgs;
-use super::run::{conclude, parse_outs};
+use super::run::{conclude, parse_outs, read_slo_and_baseline};
 use crate::baseline;
 use crate::exit::Outcome;
 use crate::merge::{self, Part, check::SEGMENT_KEY};
-use crate::plan::{self, SloFile};
 use crate::report::RunReport;
 use crate::report::json::Results;
 use crate::slo;
 
 pub(super) fn merge(args: MergeArgs) -> anyhow::Result<Outcome> {
     let outs = parse_outs(&args.outs)?;
-    let slo_file = args
-        .slo
-        .as_deref()
-        .map(plan::options::read_config_file::<SloFile>)
-        .transpose()?;
-    let baseline_results = args.baseline.as_deref().map(baseline::load).transpose()?;
+    let (slo_file, baseline_results) =
+        read_slo_and_baseline(args.slo.as_deref(), args.baseline.as_deref())?;
     let parts = args
         .files
         .iter()

@@ -97,6 +97,19 @@ pub(super) fn conclude(
     Ok(outcome)
 }
 
+/// Reads `--slo` and `--baseline` (`run` and `merge` take both): a bad file
+/// is refused before any load, not after it.
+pub(super) fn read_slo_and_baseline(
+    slo: Option<&std::path::Path>,
+    baseline: Option<&std::path::Path>,
+) -> anyhow::Result<(Option<SloFile>, Option<Results>)> {
+    Ok((
+        slo.map(plan::options::read_config_file::<SloFile>)
+            .transpose()?,
+        baseline.map(baseline::load).transpose()?,
+    ))
+}
+
 /// A module compiled, linked, and instantiated once for describe, setup and
 /// teardown (VU 0).
 pub(super) struct Prepared {
@@ -207,13 +220,8 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         .as_deref()
         .map(OptionsLayer::from_file)
         .transpose()?;
-    let slo_file = args
-        .slo
-        .as_deref()
-        .map(plan::options::read_config_file::<SloFile>)
-        .transpose()?;
-    // A bad baseline is refused before any load, not after it.
-    let baseline_results = args.baseline.as_deref().map(baseline::load).transpose()?;
+    let (slo_file, baseline_results) =
+        read_slo_and_baseline(args.slo.as_deref(), args.baseline.as_deref())?;
     let shared = shared_state(env.clone(), &http, args.vu_memory)?;
     let mut prepared = prepare(&args.module, args.vu_memory, args.no_cache, shared.clone()).await?;
     let defaults = prepared.control.describe().await?;

@@ -406,16 +406,29 @@ mod tests {
         ));
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn scheduled_source_takes_tickets_and_tracks_idleness() {
+    /// A scheduled source holding one ticket for `at`, with its sender and
+    /// idle count.
+    fn scheduled(
+        at: Instant,
+    ) -> (
+        async_channel::Sender<Instant>,
+        IterationSource,
+        Arc<AtomicU64>,
+    ) {
         let (tx, rx) = async_channel::unbounded();
         let idle = Arc::new(AtomicU64::new(0));
-        let mut src = IterationSource::Scheduled {
+        let src = IterationSource::Scheduled {
             tickets: rx,
             idle: idle.clone(),
         };
+        tx.try_send(at).unwrap();
+        (tx, src, idle)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn scheduled_source_takes_tickets_and_tracks_idleness() {
         let at = Instant::now();
-        tx.send(at).await.unwrap();
+        let (tx, mut src, idle) = scheduled(at);
         let never = CancellationToken::new();
         assert!(matches!(src.next(&never).await, Next::Scheduled(t) if t == at));
         // The VU said it was idle; the scheduler would have taken that back.
@@ -427,32 +440,17 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_ticket_handed_out_before_the_stop_still_runs() {
         // The scheduler sends the last start, closes the channel and stops
-        // the scenario before the idle VU is polled: the start is not lost.
-        let (tx, rx) = async_channel::unbounded();
-        let idle = Arc::new(AtomicU64::new(0));
-        let mut src = IterationSource::Scheduled {
-            tickets: rx,
-            idle: idle.clone(),
-        };
-        let at = Instant::now();
-        tx.send(at).await.unwrap();
-        drop(tx);
+        // the scenario before the idle VU is polled: the start is not lost
+        // (select! without `biased` would pick either branch at random).
         let stopped = CancellationToken::new();
         stopped.cancel();
+        let at = Instant::now();
         for _ in 0..100 {
-            // (select! without `biased` would pick either branch at random.)
-            let taken = src.next(&stopped).await;
-            assert!(matches!(taken, Next::Scheduled(t) if t == at));
-            let (tx, rx) = async_channel::unbounded();
-            tx.send(at).await.unwrap();
-            src = IterationSource::Scheduled {
-                tickets: rx,
-                idle: idle.clone(),
-            };
+            let (tx, mut src, _) = scheduled(at);
+            drop(tx);
+            assert!(matches!(src.next(&stopped).await, Next::Scheduled(t) if t == at));
+            // With nothing more handed out, the stop ends it.
+            assert!(matches!(src.next(&stopped).await, Next::Stop));
         }
-        // With nothing handed out, the stop ends it.
-        let (_tx, rx) = async_channel::unbounded::<Instant>();
-        let mut empty = IterationSource::Scheduled { tickets: rx, idle };
-        assert!(matches!(empty.next(&stopped).await, Next::Stop));
     }
 }
