@@ -6,7 +6,9 @@ mod util;
 
 mod bad_input;
 mod baseline;
+mod distributed;
 mod examples;
+mod kubernetes;
 mod limits;
 mod load;
 mod load_models;
