@@ -163,11 +163,30 @@ fn four_segment_processes_merged_equal_the_whole_run() {
     assert_eq!(vus_max, 15.0);
 
     let total_out = format!("json={}", path(d, "total.json"));
+    let total_html = format!("html={}", path(d, "total.html"));
+    let total_junit = format!("junit={}", path(d, "total.xml"));
     let mut args = vec!["merge"];
     args.extend(parts.iter().map(String::as_str));
-    args.extend(["--out", &total_out]);
+    args.extend([
+        "--out",
+        &total_out,
+        "--out",
+        &total_html,
+        "--out",
+        &total_junit,
+    ]);
     let merged = wasm_slo(&args);
     merged.expect_code(0);
+    // The other outputs of the whole test come from the same merge.
+    let html = std::fs::read_to_string(d.join("total.html")).unwrap();
+    assert!(html.contains("<h2>Over time</h2>") && html.contains("PASS"));
+    let junit = std::fs::read_to_string(d.join("total.xml")).unwrap();
+    assert!(junit.contains(r#"failures="0""#), "{junit}");
+    let streamed = format!("csv={}", path(d, "total.csv"));
+    let mut refused = vec!["merge"];
+    refused.extend(parts.iter().map(String::as_str));
+    refused.extend(["--out", &streamed]);
+    expect_bad_input(&refused, "streamed by each `run`");
     assert!(
         merged.stdout.contains("merged 4 results file(s)")
             && merged.stdout.contains("RESULT: PASS"),
