@@ -10,7 +10,6 @@ use crate::exit::{Outcome, bad_input};
 use crate::merge::{self, Part, check::SEGMENT_KEY};
 use crate::report::RunReport;
 use crate::report::json::Results;
-use crate::report::outputs::RenderOptions;
 use crate::slo;
 
 pub(super) fn merge(args: MergeArgs) -> anyhow::Result<Outcome> {
@@ -53,7 +52,9 @@ pub(super) fn merge(args: MergeArgs) -> anyhow::Result<Outcome> {
     ));
     let (outcome, reason) = match merged.ended {
         Some((outcome, why)) => (outcome, Some(why)),
-        None if !verdict.passed() || (args.strict && verdict.level() == slo::Level::Warn) => {
+        None if !verdict.passed()
+            || (args.report.strict && verdict.level() == slo::Level::Warn) =>
+        {
             (Outcome::SlosFailed, None)
         }
         None => (Outcome::Passed, None),
@@ -83,10 +84,7 @@ pub(super) fn merge(args: MergeArgs) -> anyhow::Result<Outcome> {
             merged.share.sequence
         );
     }
-    let options = RenderOptions {
-        trend_stats: args.summary_trend_stats,
-        strict: args.strict,
-    };
+    let options = args.report.options();
     conclude(
         &report,
         results,

@@ -87,14 +87,6 @@ pub struct RunArgs {
     /// for Prometheus to scrape during the run, e.g. 127.0.0.1:9464.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
-    /// Trend figures in the summary and reports, e.g. p50,p95,p99,p99.9,max
-    /// (also k6's avg,min,med,max,p(90),count).
-    #[arg(
-        long,
-        value_name = "STATS",
-        default_value = "min,avg,p50,p90,p95,p99,max"
-    )]
-    pub summary_trend_stats: crate::report::trend_stats::TrendStats,
     /// No live progress (the summary is still printed).
     #[arg(long)]
     pub no_progress: bool,
@@ -125,9 +117,8 @@ pub struct RunArgs {
     /// Print neither progress nor summary.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Fail (exit 99) on WARN verdicts too.
-    #[arg(long)]
-    pub strict: bool,
+    #[command(flatten)]
+    pub report: ReportFlags,
     /// Compare with this baseline results file and fail (exit 99) on a
     /// regression (rules: the SLO file's `[regression]`, else seed 003's).
     #[arg(long, value_name = "RESULTS.json")]
@@ -149,6 +140,32 @@ pub struct RunArgs {
     pub start_at: Option<String>,
 }
 
+/// Flags of the commands that judge and report (`run`, `merge`, `report`).
+#[derive(Debug, Clone, Args)]
+pub struct ReportFlags {
+    /// Fail (exit 99) on WARN verdicts too; the reports show them as failures.
+    #[arg(long)]
+    pub strict: bool,
+    /// Trend figures of the summary and reports, e.g. p50,p95,p99,p99.9,max
+    /// (also k6's avg,min,med,max,p(90),count).
+    #[arg(
+        long,
+        value_name = "STATS",
+        default_value = "min,avg,p50,p90,p95,p99,max"
+    )]
+    pub summary_trend_stats: crate::report::trend_stats::TrendStats,
+}
+
+impl ReportFlags {
+    /// How the report files are rendered.
+    pub fn options(&self) -> crate::report::outputs::RenderOptions {
+        crate::report::outputs::RenderOptions {
+            trend_stats: self.summary_trend_stats.clone(),
+            strict: self.strict,
+        }
+    }
+}
+
 /// Flags of `wasm-slo report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -163,16 +180,8 @@ pub struct ReportArgs {
     /// Write the Markdown summary here (`-` for standard output).
     #[arg(long, value_name = "PATH")]
     pub markdown: Option<PathBuf>,
-    /// Trend figures in the tables, e.g. p50,p95,p99,p99.9,max.
-    #[arg(
-        long,
-        value_name = "STATS",
-        default_value = "min,avg,p50,p90,p95,p99,max"
-    )]
-    pub summary_trend_stats: crate::report::trend_stats::TrendStats,
-    /// Count WARN verdicts as failures.
-    #[arg(long)]
-    pub strict: bool,
+    #[command(flatten)]
+    pub report: ReportFlags,
 }
 
 /// Flags of `wasm-slo inspect`.
@@ -253,19 +262,11 @@ pub struct MergeArgs {
     /// regression.
     #[arg(long, value_name = "RESULTS.json")]
     pub baseline: Option<PathBuf>,
-    /// Fail (exit 99) on WARN verdicts too.
-    #[arg(long)]
-    pub strict: bool,
+    #[command(flatten)]
+    pub report: ReportFlags,
     /// Merge even when segments are missing (with a warning).
     #[arg(long)]
     pub allow_partial: bool,
-    /// Trend figures in the summary and reports, as for `run`.
-    #[arg(
-        long,
-        value_name = "STATS",
-        default_value = "min,avg,p50,p90,p95,p99,max"
-    )]
-    pub summary_trend_stats: crate::report::trend_stats::TrendStats,
     /// Print no summary.
     #[arg(short, long)]
     pub quiet: bool,

@@ -349,7 +349,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     } else if let Some(reason) = slo::failures::every_iteration_failed(&metrics, &shared.errors) {
         (Outcome::RuntimeFailure, Some(reason))
     } else if plan.segment.is_whole()
-        && (!verdict.passed() || (args.strict && verdict.level() == slo::Level::Warn))
+        && (!verdict.passed() || (args.report.strict && verdict.level() == slo::Level::Warn))
     {
         // A segment's figures cannot judge the whole test: `merge` does.
         (Outcome::SlosFailed, None)
@@ -371,10 +371,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         outcome,
     };
     let results = Results::from_report(&report)?;
-    let options = RenderOptions {
-        trend_stats: args.summary_trend_stats.clone(),
-        strict: args.strict,
-    };
+    let options = args.report.options();
     conclude(
         &report,
         results,
