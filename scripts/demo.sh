@@ -13,18 +13,9 @@ cargo build --release -p wasm-slo -p wasm-slo-target
 cargo build --release --target wasm32-wasip2 -p health -p task-api
 
 mkdir -p target/demo
-log=target/demo/target-server.log
-./target/release/wasm-slo-target --listen 127.0.0.1:0 >"$log" 2>&1 &
-server=$!
+. scripts/target-server.sh
+start_target_server target/demo/target-server.log
 trap 'kill $server 2>/dev/null || true' EXIT
-
-url=""
-for _ in $(seq 100); do
-  url=$(sed -n 's/^listening on //p' "$log")
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "the target server did not start:"; cat "$log"; exit 1; }
 echo "target server: $url"
 
 set +e

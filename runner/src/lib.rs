@@ -3,8 +3,9 @@
 //!
 //! Data flows one way, one module per stage: [`plan`] -> [`executors`] ->
 //! VUs ([`wasm`]) -> host calls ([`host`]) -> samples and aggregates
-//! ([`metrics`]) -> verdicts ([`slo`]) -> outputs ([`report`]). [`cli`] ties
-//! them together for each command.
+//! ([`metrics`]) -> verdicts ([`slo`]) -> outputs ([`report`]). [`merge`]
+//! adds the aggregates of a test's segments run as separate processes.
+//! [`cli`] ties them together for each command.
 
 pub mod atomic_file;
 pub mod baseline;
@@ -13,6 +14,7 @@ pub mod executors;
 pub mod exit;
 pub mod host;
 pub mod interrupt;
+pub mod merge;
 pub mod metrics;
 pub mod plan;
 pub mod report;

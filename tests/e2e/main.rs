@@ -6,10 +6,12 @@ mod util;
 
 mod bad_input;
 mod baseline;
+mod distributed;
 mod examples;
 mod faults;
 #[cfg(unix)]
 mod interrupt;
+mod kubernetes;
 mod limits;
 mod load;
 mod load_models;

@@ -3,8 +3,10 @@
 
 mod compare;
 mod inspect;
+mod merge;
 mod report;
 mod run;
+mod start_at;
 mod trend;
 
 use std::path::PathBuf;
@@ -35,6 +37,8 @@ enum Command {
     Trend(TrendArgs),
     /// Render a results file as an HTML report, JUnit XML or Markdown.
     Report(ReportArgs),
+    /// Merge the results of a test's segments and judge the whole test.
+    Merge(MergeArgs),
 }
 
 /// Flags of `wasm-slo run`.
@@ -83,14 +87,6 @@ pub struct RunArgs {
     /// for Prometheus to scrape during the run, e.g. 127.0.0.1:9464.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<std::net::SocketAddr>,
-    /// Trend figures in the summary and reports, e.g. p50,p95,p99,p99.9,max
-    /// (also k6's avg,min,med,max,p(90),count).
-    #[arg(
-        long,
-        value_name = "STATS",
-        default_value = "min,avg,p50,p90,p95,p99,max"
-    )]
-    pub summary_trend_stats: crate::report::trend_stats::TrendStats,
     /// No live progress (the summary is still printed).
     #[arg(long)]
     pub no_progress: bool,
@@ -121,13 +117,53 @@ pub struct RunArgs {
     /// Print neither progress nor summary.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Fail (exit 99) on WARN verdicts too.
-    #[arg(long)]
-    pub strict: bool,
+    #[command(flatten)]
+    pub report: ReportFlags,
     /// Compare with this baseline results file and fail (exit 99) on a
     /// regression (rules: the SLO file's `[regression]`, else seed 003's).
     #[arg(long, value_name = "RESULTS.json")]
     pub baseline: Option<PathBuf>,
+    /// Run only the K-th of N equal parts of the test (e.g. 2/4); merge the
+    /// parts' results with `wasm-slo merge`.
+    #[arg(long, value_name = "K/N")]
+    pub segment: Option<String>,
+    /// k6's form of --segment: run only this segment of the test, FROM:TO
+    /// (e.g. 1/4:1/2).
+    #[arg(long, value_name = "FROM:TO")]
+    pub execution_segment: Option<String>,
+    /// k6's sequence all parts of the test are cut from, e.g. 0,1/4,1/2,3/4,1.
+    #[arg(long, value_name = "POINTS")]
+    pub execution_segment_sequence: Option<String>,
+    /// Start the load at this time (RFC 3339 or Unix seconds), after set-up,
+    /// so that the segments of a test begin together.
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
+}
+
+/// Flags of the commands that judge and report (`run`, `merge`, `report`).
+#[derive(Debug, Clone, Args)]
+pub struct ReportFlags {
+    /// Fail (exit 99) on WARN verdicts too; the reports show them as failures.
+    #[arg(long)]
+    pub strict: bool,
+    /// Trend figures of the summary and reports, e.g. p50,p95,p99,p99.9,max
+    /// (also k6's avg,min,med,max,p(90),count).
+    #[arg(
+        long,
+        value_name = "STATS",
+        default_value = "min,avg,p50,p90,p95,p99,max"
+    )]
+    pub summary_trend_stats: crate::report::trend_stats::TrendStats,
+}
+
+impl ReportFlags {
+    /// How the report files are rendered.
+    pub fn options(&self) -> crate::report::outputs::RenderOptions {
+        crate::report::outputs::RenderOptions {
+            trend_stats: self.summary_trend_stats.clone(),
+            strict: self.strict,
+        }
+    }
 }
 
 /// Flags of `wasm-slo report`.
@@ -144,16 +180,8 @@ pub struct ReportArgs {
     /// Write the Markdown summary here (`-` for standard output).
     #[arg(long, value_name = "PATH")]
     pub markdown: Option<PathBuf>,
-    /// Trend figures in the tables, e.g. p50,p95,p99,p99.9,max.
-    #[arg(
-        long,
-        value_name = "STATS",
-        default_value = "min,avg,p50,p90,p95,p99,max"
-    )]
-    pub summary_trend_stats: crate::report::trend_stats::TrendStats,
-    /// Count WARN verdicts as failures.
-    #[arg(long)]
-    pub strict: bool,
+    #[command(flatten)]
+    pub report: ReportFlags,
 }
 
 /// Flags of `wasm-slo inspect`.
@@ -217,6 +245,33 @@ pub struct TrendArgs {
     pub json: bool,
 }
 
+/// Flags of `wasm-slo merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Results files of the segments (`--out json=...` of each `run --segment`).
+    #[arg(required = true, value_name = "RESULTS")]
+    pub files: Vec<PathBuf>,
+    /// Output, KIND=PATH (repeatable): json, html, junit, markdown (the
+    /// streamed csv and ndjson are written by each `run`).
+    #[arg(short = 'o', long = "out", value_name = "KIND=PATH")]
+    pub outs: Vec<String>,
+    /// Judge with this SLO file instead of the thresholds the parts recorded.
+    #[arg(long)]
+    pub slo: Option<PathBuf>,
+    /// Compare the whole test with this baseline results file; exit 99 on a
+    /// regression.
+    #[arg(long, value_name = "RESULTS.json")]
+    pub baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub report: ReportFlags,
+    /// Merge even when segments are missing (with a warning).
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// Print no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
 fn parse_stage(s: &str) -> Result<crate::plan::options::StageConfig, String> {
     let (d, t) = s
         .rsplit_once(':')
@@ -255,6 +310,7 @@ pub fn main() -> ExitCode {
             Command::Compare(args) => compare::compare(args),
             Command::Trend(args) => trend::trend(args),
             Command::Report(args) => report::report(args),
+            Command::Merge(args) => merge::merge(args),
         }
     });
     match result {

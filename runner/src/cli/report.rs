@@ -4,14 +4,11 @@
 use super::ReportArgs;
 use crate::baseline;
 use crate::exit::{Outcome, bad_input};
-use crate::report::outputs::{self, OutputKind, OutputSpec, RenderOptions};
+use crate::report::outputs::{self, OutputKind, OutputSpec};
 
 pub(super) fn report(args: ReportArgs) -> anyhow::Result<Outcome> {
     let results = baseline::load(&args.results)?;
-    let options = RenderOptions {
-        trend_stats: args.summary_trend_stats,
-        strict: args.strict,
-    };
+    let options = args.report.options();
     let mut specs = Vec::new();
     let mut printed = false;
     for (kind, path) in [

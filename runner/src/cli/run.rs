@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{RunArgs, parse_env};
+use super::{RunArgs, parse_env, start_at};
 use crate::baseline;
 use crate::executors::{LoadInputs, run_load};
 use crate::exit::{Outcome, bad_input};
@@ -14,11 +14,13 @@ use crate::host::{AbortCause, AbortSignal, ErrorLog, HostState, RunShared};
 use crate::interrupt;
 use crate::metrics::recorder;
 use crate::plan::options::OptionsLayer;
+use crate::plan::segment::ExecutionTuple;
 use crate::plan::{self, HttpSettings, PlanInputs, SloFile};
 use crate::report::json::Results;
 use crate::report::live::LiveOutputs;
 use crate::report::live::metrics_server::MetricsServer;
-use crate::report::outputs::{self, RenderOptions, parse_outs};
+pub(super) use crate::report::outputs::parse_outs;
+use crate::report::outputs::{self, OutputSpec, RenderOptions};
 use crate::report::{ModuleInfo, RunReport, summary};
 use crate::slo;
 use crate::wasm::bindings::WIT_PACKAGE;
@@ -29,6 +31,65 @@ use crate::wasm::module::{self, ModuleSource};
 
 /// Aggregation interval.
 const INTERVAL: Duration = Duration::from_secs(1);
+
+/// What `run` and `merge` do once the verdict is in: the summary, the
+/// judgement against a baseline (a regression turns a pass into exit 99, in
+/// the results too) and the outputs, which never depend on the verdict.
+/// `streamed` is how the outputs streamed during the load fared.
+pub(super) fn conclude(
+    report: &RunReport,
+    mut results: Results,
+    outs: &[OutputSpec],
+    baseline: Option<(&std::path::Path, &Results)>,
+    quiet: bool,
+    options: &RenderOptions,
+    streamed: Result<(), String>,
+) -> anyhow::Result<Outcome> {
+    if !quiet {
+        print!("{}", summary::render(report, &options.trend_stats));
+    }
+    let mut outcome = report.outcome;
+    if let Some((path, base)) = baseline {
+        let comparison = baseline::compare(base, &results, &report.plan.regression);
+        if !quiet {
+            println!(
+                "  BASELINE {}\n{}",
+                path.display(),
+                baseline::render_table(&comparison)
+            );
+        }
+        if outcome == Outcome::Passed && !comparison.passed() {
+            outcome = comparison.outcome();
+            results.outcome.verdict = "fail".into();
+            results.outcome.exit_code = outcome.code();
+            results.outcome.reason = Some(format!(
+                "{} regression(s) against the baseline {}",
+                comparison.regressions,
+                path.display()
+            ));
+        }
+    }
+    let written = outputs::write_final(outs, &results, options);
+    match (written, streamed) {
+        (Ok(()), Ok(())) => Ok(outcome),
+        (Err(e), Ok(())) => Err(e),
+        (Ok(()), Err(s)) => Err(anyhow::anyhow!("{s}")),
+        (Err(e), Err(s)) => Err(anyhow::anyhow!("{e:#}; {s}")),
+    }
+}
+
+/// Reads `--slo` and `--baseline` (`run` and `merge` take both): a bad file
+/// is refused before any load, not after it.
+pub(super) fn read_slo_and_baseline(
+    slo: Option<&std::path::Path>,
+    baseline: Option<&std::path::Path>,
+) -> anyhow::Result<(Option<SloFile>, Option<Results>)> {
+    Ok((
+        slo.map(plan::options::read_config_file::<SloFile>)
+            .transpose()?,
+        baseline.map(baseline::load).transpose()?,
+    ))
+}
 
 /// A module compiled, linked, and instantiated once for describe, setup and
 /// teardown (VU 0).
@@ -123,6 +184,21 @@ pub(super) fn shared_state(
 
 pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let outs = parse_outs(&args.outs)?;
+    let segment = ExecutionTuple::from_flags(
+        args.segment.as_deref(),
+        args.execution_segment.as_deref(),
+        args.execution_segment_sequence.as_deref(),
+    )?;
+    if args.baseline.is_some() && !segment.is_whole() {
+        return Err(bad_input(
+            "--baseline judges the whole test, not one segment; give it to `wasm-slo merge`",
+        ));
+    }
+    let start_at = args
+        .start_at
+        .as_deref()
+        .map(|t| start_at::parse(t, SystemTime::now()))
+        .transpose()?;
     let env = parse_env(&args.env)?;
     let http = HttpSettings {
         default_timeout: args.http_timeout,
@@ -134,13 +210,8 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         .as_deref()
         .map(OptionsLayer::from_file)
         .transpose()?;
-    let slo_file = args
-        .slo
-        .as_deref()
-        .map(plan::options::read_config_file::<SloFile>)
-        .transpose()?;
-    // A bad baseline is refused before any load, not after it.
-    let baseline_results = args.baseline.as_deref().map(baseline::load).transpose()?;
+    let (slo_file, baseline_results) =
+        read_slo_and_baseline(args.slo.as_deref(), args.baseline.as_deref())?;
     let shared = shared_state(env.clone(), &http, args.vu_memory)?;
     let _signals = interrupt::listen(shared.abort.clone())?;
     let mut prepared = prepare(
@@ -158,7 +229,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         wit: format!("{WIT_PACKAGE}@{}", prepared.wit_version),
         name: defaults.name.clone(),
     };
-    let plan = plan::resolve(PlanInputs {
+    let mut plan = plan::resolve(PlanInputs {
         module: defaults,
         config,
         slo: slo_file,
@@ -180,6 +251,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         env,
         http,
     })?;
+    plan.segment = segment;
 
     let _ = shared.status_policy.set(plan.status_policy.clone());
     sandbox::apply(&plan.sandbox, &shared, &mut prepared.control);
@@ -221,6 +293,9 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
+    if let Some(at) = start_at {
+        start_at::wait_until(at, args.quiet).await;
+    }
     let metrics_server = match args.metrics_listen {
         Some(addr) => Some(MetricsServer::start(addr).await?),
         None => None,
@@ -287,7 +362,10 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         )
     } else if let Some(reason) = slo::failures::every_iteration_failed(&metrics, &shared.errors) {
         (Outcome::RuntimeFailure, Some(reason))
-    } else if !verdict.passed() || (args.strict && verdict.level() == slo::Level::Warn) {
+    } else if plan.segment.is_whole()
+        && (!verdict.passed() || (args.report.strict && verdict.level() == slo::Level::Warn))
+    {
+        // A segment's figures cannot judge the whole test: `merge` does.
         (Outcome::SlosFailed, None)
     } else {
         (Outcome::Passed, None)
@@ -306,43 +384,17 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         aborted: reason,
         outcome,
     };
-    let mut results = Results::from_report(&report)?;
-    if !args.quiet {
-        print!("{}", summary::render(&report, &args.summary_trend_stats));
-    }
-    let mut outcome = outcome;
-    if let (Some(path), Some(base)) = (&args.baseline, &baseline_results) {
-        let comparison = baseline::compare(base, &results, &report.plan.regression);
-        if !args.quiet {
-            println!(
-                "  BASELINE {}\n{}",
-                path.display(),
-                baseline::render_table(&comparison)
-            );
-        }
-        if outcome == Outcome::Passed && !comparison.passed() {
-            outcome = comparison.outcome();
-            results.outcome.verdict = "fail".into();
-            results.outcome.exit_code = outcome.code();
-            results.outcome.reason = Some(format!(
-                "{} regression(s) against the baseline {}",
-                comparison.regressions,
-                path.display()
-            ));
-        }
-    }
-    // Outputs never depend on the verdict: what was measured is written.
-    let options = RenderOptions {
-        trend_stats: args.summary_trend_stats.clone(),
-        strict: args.strict,
-    };
-    let written = outputs::write_final(&outs, &results, &options);
-    match (written, streamed) {
-        (Ok(()), Ok(())) => Ok(outcome),
-        (Err(e), Ok(())) => Err(e),
-        (Ok(()), Err(s)) => Err(anyhow::anyhow!("{s}")),
-        (Err(e), Err(s)) => Err(anyhow::anyhow!("{e:#}; {s}")),
-    }
+    let results = Results::from_report(&report)?;
+    let options = args.report.options();
+    conclude(
+        &report,
+        results,
+        &outs,
+        args.baseline.as_deref().zip(baseline_results.as_ref()),
+        args.quiet,
+        &options,
+        streamed,
+    )
 }
 
 fn call_error_text(e: &CallError) -> String {

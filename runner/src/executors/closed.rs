@@ -1,5 +1,6 @@
 //! Closed models: a set number of VUs iterating back to back (constant VUs,
-//! shared and per-VU iterations) or following stages (ramping VUs).
+//! shared and per-VU iterations) or following stages (ramping VUs). Counts
+//! are the test's; each process runs its segment's share of them.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -14,10 +15,11 @@ const RAMP_TICK: Duration = Duration::from_millis(20);
 
 /// Runs a closed-model scenario from `start` to its end.
 pub async fn drive(d: &Driver, executor: &Executor, start: Instant, grace: Duration) {
+    let segment = &d.run.segment;
     match executor {
         Executor::ConstantVus { vus, duration } => {
             let end = start + *duration;
-            for _ in 0..*vus {
+            for _ in 0..segment.scale(*vus) {
                 d.spawn_vu(IterationSource::Until(end));
             }
             d.sleep_until(end).await;
@@ -28,8 +30,8 @@ pub async fn drive(d: &Driver, executor: &Executor, start: Instant, grace: Durat
             max_duration,
         } => {
             let until = start + *max_duration;
-            let left = Arc::new(AtomicU64::new(*iterations));
-            for _ in 0..*vus {
+            let left = Arc::new(AtomicU64::new(segment.shared_iterations(*vus, *iterations)));
+            for _ in 0..segment.scale(*vus) {
                 d.spawn_vu(IterationSource::Shared {
                     left: left.clone(),
                     until,
@@ -43,7 +45,7 @@ pub async fn drive(d: &Driver, executor: &Executor, start: Instant, grace: Durat
             max_duration,
         } => {
             let until = start + *max_duration;
-            for _ in 0..*vus {
+            for _ in 0..segment.scale(*vus) {
                 d.spawn_vu(IterationSource::PerVu {
                     left: *iterations,
                     until,
@@ -77,7 +79,9 @@ async fn ramp(d: &Driver, start_vus: u64, stages: &[Stage], ramp_down: Duration,
     loop {
         let now = Instant::now();
         let t = now.saturating_duration_since(start).min(total);
-        let want = target_vus(start_vus, stages, t) as usize;
+        // The segment's share of the test's VUs: the shares of all segments
+        // add up to the test's target at every instant.
+        let want = d.run.segment.scale(target_vus(start_vus, stages, t)) as usize;
         while running.len() < want {
             running.push(d.spawn_vu(IterationSource::UntilStopped));
         }

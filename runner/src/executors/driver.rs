@@ -30,7 +30,8 @@ impl Driver {
     /// Spawns one VU with `source`; returns its stop signals.
     pub fn spawn_vu(&self, source: IterationSource) -> VuStops {
         let stops = VuStops::child_of(&self.stops);
-        let id = self.run.next_id.fetch_add(1, Ordering::Relaxed);
+        let local = self.run.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.run.segment.vu_id(local);
         // Counted before the VU runs, so a driver never sees a spawned VU
         // as gone.
         self.scenario.active.fetch_add(1, Ordering::Relaxed);

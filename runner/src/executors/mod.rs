@@ -91,6 +91,7 @@ pub async fn run_load(inputs: LoadInputs<'_>) -> anyhow::Result<LoadOutcome> {
         setup_data,
         events: event_tx,
         next_id: AtomicU64::new(1),
+        segment: plan.segment.clone(),
     });
 
     let mut drivers = JoinSet::new();

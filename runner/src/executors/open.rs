@@ -1,6 +1,8 @@
 //! Open models: iterations start on a schedule (constant or ramping arrival
 //! rate) whatever the server does, each handed to a free VU with its
 //! scheduled start; with no VU free it is counted in `dropped_iterations`.
+//! The schedule is the test's; a process starts the iterations its segment
+//! owns, at the times the whole test would.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,18 +107,8 @@ pub async fn drive(
     grace: Duration,
     dropped: &AtomicU64,
 ) {
-    let (pre, max) = match executor {
-        Executor::ConstantArrivalRate {
-            pre_allocated_vus,
-            max_vus,
-            ..
-        }
-        | Executor::RampingArrivalRate {
-            pre_allocated_vus,
-            max_vus,
-            ..
-        } => (*pre_allocated_vus, *max_vus),
-        _ => unreachable!("closed models are driven by executors::closed"),
+    let Some((pre, max)) = d.run.segment.pool_of(executor) else {
+        unreachable!("closed models are driven by executors::closed")
     };
     let Some(schedule) = ArrivalSchedule::of(executor) else {
         return;
@@ -140,8 +132,9 @@ pub async fn drive(
     }
     let t0 = Instant::now().max(start);
     let mut spawned = pre;
-    let mut i = 0u64;
-    while let Some(offset) = schedule.start_of(i) {
+    // The k-th iteration of this segment is the test's `nth(k)`.
+    let mut k = 0u64;
+    while let Some(offset) = schedule.start_of(d.run.segment.nth(k)) {
         // A schedule running behind never sleeps, so look for an abort here.
         if d.abort.reason().is_some() {
             break;
@@ -163,7 +156,7 @@ pub async fn drive(
                 spawned += 1;
             }
         }
-        i += 1;
+        k += 1;
     }
     // Idle VUs see the closed channel and leave; busy ones get `grace`.
     drop(tx);

@@ -17,6 +17,7 @@ use crate::metrics::data::MetricKind;
 use crate::metrics::recorder::{self, IterationOutcome};
 use crate::metrics::tags::scenario_tags;
 use crate::plan::Flow;
+use crate::plan::segment::ExecutionTuple;
 use crate::wasm::instance::{CallError, ScenarioInstance, ScenarioRuntime};
 use crate::wasm::trap::TrapCause;
 
@@ -65,6 +66,23 @@ enum Next {
 impl IterationSource {
     /// Claims the next iteration, waiting for a ticket in open models.
     async fn next(&mut self, graceful: &CancellationToken) -> Next {
+        // A scheduled start already handed out was promised to an idle VU
+        // before the stop: it runs (whichever idle VU takes it), as the
+        // scheduler counted it as started. Only then does the stop count.
+        if let IterationSource::Scheduled { tickets, idle } = self {
+            idle.fetch_add(1, Ordering::AcqRel);
+            return tokio::select! {
+                biased;
+                t = tickets.recv() => match t {
+                    Ok(at) => Next::Scheduled(at),
+                    Err(_) => Next::Stop,
+                },
+                _ = graceful.cancelled() => {
+                    let _ = idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+                    Next::Stop
+                }
+            };
+        }
         if graceful.is_cancelled() {
             return Next::Stop;
         }
@@ -83,22 +101,7 @@ impl IterationSource {
                 *left = left.saturating_sub(u64::from(go));
                 go
             }
-            IterationSource::Scheduled { tickets, idle } => {
-                idle.fetch_add(1, Ordering::AcqRel);
-                return tokio::select! {
-                    t = tickets.recv() => match t {
-                        Ok(at) => Next::Scheduled(at),
-                        Err(_) => Next::Stop,
-                    },
-                    _ = graceful.cancelled() => {
-                        // Leaves the pool; a ticket sent meanwhile is lost to
-                        // the channel's close and already counted by the
-                        // scheduler as started.
-                        let _ = idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-                        Next::Stop
-                    }
-                };
-            }
+            IterationSource::Scheduled { .. } => unreachable!("handled above"),
         };
         if go { Next::Now } else { Next::Stop }
     }
@@ -160,13 +163,16 @@ pub struct RunContext {
     pub setup_data: Arc<[u8]>,
     /// Where VUs report their end.
     pub events: mpsc::UnboundedSender<VuEvent>,
-    /// VU ids, unique in the run.
+    /// This process's VUs so far, numbered from 1.
     pub next_id: AtomicU64,
+    /// The share of the test this process runs: how many VUs, iterations
+    /// and scheduled starts are its own, and its VUs' test-wide ids.
+    pub segment: ExecutionTuple,
 }
 
 /// Everything a VU needs.
 pub struct VuJob {
-    /// Unique VU id, from 1.
+    /// VU id, from 1, unique across the segments of a test.
     pub id: u64,
     /// Its scenario.
     pub scenario: Arc<ScenarioShared>,
@@ -415,21 +421,51 @@ mod tests {
         ));
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn scheduled_source_takes_tickets_and_tracks_idleness() {
+    /// A scheduled source holding one ticket for `at`, with its sender and
+    /// idle count.
+    fn scheduled(
+        at: Instant,
+    ) -> (
+        async_channel::Sender<Instant>,
+        IterationSource,
+        Arc<AtomicU64>,
+    ) {
         let (tx, rx) = async_channel::unbounded();
         let idle = Arc::new(AtomicU64::new(0));
-        let mut src = IterationSource::Scheduled {
+        let src = IterationSource::Scheduled {
             tickets: rx,
             idle: idle.clone(),
         };
+        tx.try_send(at).unwrap();
+        (tx, src, idle)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn scheduled_source_takes_tickets_and_tracks_idleness() {
         let at = Instant::now();
-        tx.send(at).await.unwrap();
+        let (tx, mut src, idle) = scheduled(at);
         let never = CancellationToken::new();
         assert!(matches!(src.next(&never).await, Next::Scheduled(t) if t == at));
         // The VU said it was idle; the scheduler would have taken that back.
         assert_eq!(idle.load(Ordering::Relaxed), 1);
         drop(tx);
         assert!(matches!(src.next(&never).await, Next::Stop));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_ticket_handed_out_before_the_stop_still_runs() {
+        // The scheduler sends the last start, closes the channel and stops
+        // the scenario before the idle VU is polled: the start is not lost
+        // (select! without `biased` would pick either branch at random).
+        let stopped = CancellationToken::new();
+        stopped.cancel();
+        let at = Instant::now();
+        for _ in 0..100 {
+            let (tx, mut src, _) = scheduled(at);
+            drop(tx);
+            assert!(matches!(src.next(&stopped).await, Next::Scheduled(t) if t == at));
+            // With nothing more handed out, the stop ends it.
+            assert!(matches!(src.next(&stopped).await, Next::Stop));
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::catalog as m;
-use super::data::MetricData;
+use super::data::{MetricData, Trend};
 use super::recorder::Shard;
 use super::store::MetricStore;
 use super::tags::TagSet;
@@ -62,6 +62,35 @@ pub struct NameInterval {
     pub max: f64,
     /// The interval's `http_req_duration` histogram (HDR V2, base64).
     pub histogram: String,
+}
+
+impl NameInterval {
+    /// The figures of one name's requests in an interval.
+    pub fn from_trend(t: &Trend, errors: u64) -> Self {
+        NameInterval {
+            requests: t.count(),
+            errors,
+            mean: t.mean(),
+            p50: t.percentile(50.0),
+            p90: t.percentile(90.0),
+            p95: t.percentile(95.0),
+            p99: t.percentile(99.0),
+            max: t.max(),
+            histogram: t.encode_histogram().unwrap_or_default(),
+        }
+    }
+
+    /// The interval's `http_req_duration` back as a trend, for adding
+    /// intervals up (the minimum is not kept per interval: 0 stands in).
+    pub fn trend(&self) -> anyhow::Result<Trend> {
+        Trend::decode(
+            &self.histogram,
+            self.mean * self.requests as f64,
+            0.0,
+            self.max,
+            true,
+        )
+    }
 }
 
 #[derive(Default)]
@@ -237,20 +266,7 @@ fn summarise(k: u64, interval: Duration, p: &Pending) -> IntervalRecord {
     let s = &p.store;
     let mut by_name = BTreeMap::new();
     for (name, t, errors) in s.requests_by_name(false) {
-        by_name.insert(
-            name,
-            NameInterval {
-                requests: t.count(),
-                errors,
-                mean: t.mean(),
-                p50: t.percentile(50.0),
-                p90: t.percentile(90.0),
-                p95: t.percentile(95.0),
-                p99: t.percentile(99.0),
-                max: t.max(),
-                histogram: t.encode_histogram().unwrap_or_default(),
-            },
-        );
+        by_name.insert(name, NameInterval::from_trend(&t, errors));
     }
     let errors = match s.select(m::HTTP_REQ_FAILED, &[]) {
         Some(MetricData::Rate { passes, .. }) => passes,

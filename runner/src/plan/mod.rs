@@ -6,6 +6,7 @@ pub mod conflicts;
 pub mod duration;
 pub mod hosts;
 pub mod options;
+pub mod segment;
 pub mod slo_file;
 pub mod threshold;
 
@@ -44,7 +45,7 @@ pub struct ModuleDefaults {
 }
 
 /// A stage of a ramping executor: reach `target` linearly over `duration`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stage {
     /// How long the stage lasts.
     #[serde(with = "duration::serde_str")]
@@ -74,7 +75,7 @@ pub fn stage_value(start: u64, stages: &[Stage], t: Duration) -> f64 {
 }
 
 /// How a scenario schedules its iterations (k6's executors).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "executor", rename_all = "kebab-case")]
 pub enum Executor {
     /// `vus` VUs loop over iterations for `duration`.
@@ -197,7 +198,7 @@ impl Executor {
 }
 
 /// One scenario of the test: an executor driving the module's flows.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioPlan {
     /// Scenario name (k6's `default` for the single-scenario shortcut).
     pub name: String,
@@ -238,7 +239,7 @@ pub enum Source {
 }
 
 /// One condition on a selector, with its levels.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Objective {
     /// Must hold, else FAIL.
     pub expr: Expression,
@@ -252,7 +253,7 @@ pub struct Objective {
 }
 
 /// The thresholds on one selector.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ThresholdPlan {
     /// What is measured.
     pub selector: MetricSelector,
@@ -263,7 +264,7 @@ pub struct ThresholdPlan {
 }
 
 /// HTTP settings of the run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpSettings {
     /// Timeout of a request that sets none.
     #[serde(with = "duration::serde_str")]
@@ -275,8 +276,8 @@ pub struct HttpSettings {
 }
 
 /// What the sandbox grants the module beyond its own memory: hosts, and
-/// time.
-#[derive(Debug, Clone, Serialize)]
+/// time. (Not read back from results files: `merge` runs no module.)
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct SandboxPlan {
     /// Hosts requests may go to: the module's, the options file's and
     /// `--allow-host`'s patterns together.
@@ -294,7 +295,7 @@ pub struct SandboxPlan {
 }
 
 /// Everything a run needs to know.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     /// The module's scenario name.
     pub module_name: String,
@@ -313,13 +314,23 @@ pub struct Plan {
     /// HTTP settings.
     pub http: HttpSettings,
     /// Allowed hosts and CPU limit.
+    #[serde(skip_deserializing)]
     pub sandbox: SandboxPlan,
+    /// The share of the test this process runs: the whole test unless
+    /// `--segment` or `--execution-segment` chose a segment. Recorded in the
+    /// results as the [`segment::Share`] it covers.
+    #[serde(serialize_with = "segment::serialize_tuple", skip_deserializing)]
+    pub segment: segment::ExecutionTuple,
 }
 
 impl Plan {
-    /// The most VUs that may exist at once across all scenarios.
+    /// The most VUs this process may run at once across all scenarios:
+    /// its segment's share.
     pub fn max_vus(&self) -> u64 {
-        self.scenarios.iter().map(|s| s.executor.max_vus()).sum()
+        self.scenarios
+            .iter()
+            .map(|s| self.segment.max_vus(&s.executor))
+            .sum()
     }
 
     /// When the last scenario's load ends (before graceful stops).
@@ -383,11 +394,7 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
     let mut thresholds: BTreeMap<String, (String, Vec<ThresholdEntry>, Source)> = BTreeMap::new();
     let mut add_thresholds = |layer: Option<&BTreeMap<String, Vec<ThresholdEntry>>>, src| {
         for (k, v) in layer.into_iter().flatten() {
-            // An unparsable selector keeps its text; parse_threshold reports it.
-            let canonical = MetricSelector::parse(k)
-                .map(|s| s.to_string())
-                .unwrap_or_else(|_| k.clone());
-            thresholds.insert(canonical, (k.clone(), v.clone(), src));
+            thresholds.insert(canonical(k), (k.clone(), v.clone(), src));
         }
     };
     add_thresholds(module.options.thresholds.as_ref(), Source::Module);
@@ -436,13 +443,7 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
     let scenarios = scenarios_from(&opts, &cli, &module.flows, &flow_filter, &env)?;
     let scenarios = filter_scenarios(scenarios, &scenario_filter)?;
 
-    let phases = crate::slo::phases::PhaseSpec {
-        phases: slo.as_ref().map(|f| f.phases.clone()).unwrap_or_default(),
-        objectives: slo
-            .as_ref()
-            .map(|f| f.phase_objectives.clone())
-            .unwrap_or_default(),
-    };
+    let phases = phase_spec(slo.as_ref());
     crate::slo::phases::validate(&phases, &scenarios)?;
 
     let mut planned = Vec::new();
@@ -471,7 +472,60 @@ pub fn resolve(inputs: PlanInputs) -> anyhow::Result<Plan> {
             setup_timeout,
             teardown_timeout,
         },
+        segment: segment::ExecutionTuple::whole(),
     })
+}
+
+/// A selector in canonical form, so that differently written selectors of
+/// the same series are one key; an unparsable selector keeps its text (and
+/// `parse_threshold` reports it).
+fn canonical(key: &str) -> String {
+    MetricSelector::parse(key)
+        .map(|s| s.to_string())
+        .unwrap_or_else(|_| key.to_owned())
+}
+
+fn phase_spec(slo: Option<&SloFile>) -> crate::slo::phases::PhaseSpec {
+    crate::slo::phases::PhaseSpec {
+        phases: slo.map(|f| f.phases.clone()).unwrap_or_default(),
+        objectives: slo.map(|f| f.phase_objectives.clone()).unwrap_or_default(),
+    }
+}
+
+impl Plan {
+    /// The plan judged by another SLO file once the load is over (`merge
+    /// --slo`): the file's thresholds replace the recorded ones of the same
+    /// selectors (an empty list removes them), and its phases and regression
+    /// rules replace the recorded ones. Accepted statuses were applied while
+    /// measuring, so a file that sets other ones is refused.
+    pub fn judged_by(mut self, slo: &SloFile) -> anyhow::Result<Plan> {
+        let (file_thresholds, policy) = slo.compile()?;
+        if !policy.is_empty() && policy != self.status_policy {
+            return Err(bad_input(
+                "the SLO file's accept_statuses differ from those the results were measured \
+                 with; statuses are classified while the test runs, so rerun it with this \
+                 SLO file (or remove accept_statuses from it)",
+            ));
+        }
+        let mut by_selector: BTreeMap<String, ThresholdPlan> = self
+            .thresholds
+            .drain(..)
+            .map(|t| (t.selector.to_string(), t))
+            .collect();
+        for (key, entries) in &file_thresholds {
+            if entries.is_empty() {
+                by_selector.remove(&canonical(key));
+            } else {
+                let parsed = parse_threshold(key, entries, Source::SloFile)?;
+                by_selector.insert(canonical(key), parsed);
+            }
+        }
+        self.thresholds = by_selector.into_values().collect();
+        self.phases = phase_spec(Some(slo));
+        crate::slo::phases::validate(&self.phases, &self.scenarios)?;
+        self.regression = slo.regression.clone().unwrap_or_default();
+        Ok(self)
+    }
 }
 
 fn scenarios_from(
@@ -1119,6 +1173,115 @@ pub(crate) mod tests {
                 .contains("max_vus (2) is below pre_allocated_vus (10)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn plans_read_back_from_results_and_are_judged_by_another_slo_file() {
+        let mut i = inputs(OptionsLayer::default());
+        i.config = Some(
+            toml::from_str(
+                r#"
+                [scenarios.a]
+                executor = "constant-vus"
+                vus = 3
+                duration = "5s"
+                tags = { class = "a" }
+                [scenarios.b]
+                executor = "ramping-vus"
+                stages = [{ duration = "2s", target = 4 }]
+                [scenarios.c]
+                executor = "shared-iterations"
+                vus = 2
+                iterations = 9
+                [scenarios.d]
+                executor = "per-vu-iterations"
+                vus = 2
+                iterations = 3
+                [scenarios.e]
+                executor = "constant-arrival-rate"
+                rate = 7
+                duration = "3s"
+                pre_allocated_vus = 2
+                [scenarios.f]
+                executor = "ramping-arrival-rate"
+                time_unit = "1m"
+                stages = [{ duration = "1s", target = 60 }]
+                pre_allocated_vus = 1
+                max_vus = 4
+                start_time = "1s"
+                "#,
+            )
+            .unwrap(),
+        );
+        i.slo = Some(
+            toml::from_str(
+                r#"
+                [thresholds]
+                http_req_duration = [{ threshold = "p(95)<200ms", warning = "p(95)<150ms", abort_on_fail = true, delay_abort_eval = "10s" }]
+                [[objectives]]
+                name = "GET /x"
+                p99 = "1s"
+                accept_statuses = [429]
+                [[phases]]
+                name = "w"
+                scenario = "b"
+                stage = 1
+                [[phase_objectives]]
+                figure = "p95"
+                phase = "w"
+                below = "300ms"
+                [regression]
+                p95_increase = "10%"
+                "#,
+            )
+            .unwrap(),
+        );
+        let plan = resolve(i).unwrap();
+        let json = serde_json::to_value(&plan).unwrap();
+        let back: Plan = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), json);
+        assert_eq!(back.scenarios.len(), 6);
+        assert_eq!(
+            back.thresholds[0].expressions[0].warning,
+            plan.thresholds[0].expressions[0].warning
+        );
+
+        // Another SLO file: its selectors replace, an empty list removes.
+        let other: SloFile = toml::from_str(
+            r#"
+            [thresholds]
+            http_req_duration = []
+            http_reqs = ["count>10"]
+            "#,
+        )
+        .unwrap();
+        let judged = back.clone().judged_by(&other).unwrap();
+        let selectors: Vec<String> = judged
+            .thresholds
+            .iter()
+            .map(|t| t.selector.to_string())
+            .collect();
+        assert_eq!(
+            selectors,
+            ["http_req_duration{name:\"GET /x\"}", "http_reqs"]
+        );
+        assert!(judged.phases.objectives.is_empty());
+        assert_eq!(
+            judged.regression,
+            crate::baseline::RegressionRules::default()
+        );
+        assert_eq!(judged.status_policy, plan.status_policy);
+        let statuses: SloFile = toml::from_str(
+            r#"
+            [[objectives]]
+            name = "GET /x"
+            accept_statuses = [503]
+            "#,
+        )
+        .unwrap();
+        let err = back.judged_by(&statuses).unwrap_err();
+        assert!(crate::exit::is_bad_input(&err));
+        assert!(err.to_string().contains("accept_statuses differ"), "{err}");
     }
 
     #[test]

@@ -193,7 +193,7 @@ impl StatusSpec {
 }
 
 /// Statuses accepted as success beyond each request's expected ones.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatusPolicy {
     /// Rules: which requests (scenario and name, each optional) accept
     /// which status ranges.
@@ -201,7 +201,7 @@ pub struct StatusPolicy {
 }
 
 /// Statuses accepted for some requests.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusRule {
     /// Only in this scenario (any when absent).
     pub scenario: Option<String>,

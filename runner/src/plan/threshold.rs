@@ -52,7 +52,7 @@ pub enum ThresholdError {
 }
 
 /// A metric name plus the tags a sample must carry to be counted.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MetricSelector {
     pub metric: String,
     /// Sorted by key; keys are unique.
@@ -392,6 +392,19 @@ impl Expression {
             CmpOp::Eq => measured == self.bound,
             CmpOp::Ne => measured != self.bound,
         }
+    }
+}
+
+/// Read back from a results file's plan by parsing its `source` again, so
+/// the text is the one truth and older files read the same.
+impl<'de> serde::Deserialize<'de> for Expression {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Written {
+            source: String,
+        }
+        let w = Written::deserialize(d)?;
+        Expression::parse(&w.source).map_err(serde::de::Error::custom)
     }
 }
 

@@ -148,6 +148,8 @@ impl Results {
             config: serde_json::to_value(&r.plan).context("serializing the plan")?,
             outcome: OutcomeInfo {
                 verdict: match r.outcome {
+                    // Judged only once merged with the other segments.
+                    crate::exit::Outcome::Passed if !r.plan.segment.is_whole() => "segment",
                     crate::exit::Outcome::Passed => "pass",
                     crate::exit::Outcome::SlosFailed => "fail",
                     crate::exit::Outcome::AbortedByScenario

@@ -35,6 +35,15 @@ pub fn render(r: &RunReport, stats: &TrendStats) -> String {
             crate::plan::duration::format_duration(s.graceful_stop)
         );
     }
+    if !r.plan.segment.is_whole() {
+        let _ = writeln!(
+            out,
+            "  execution segment {} of {}: this process ran its share (at most {} VUs)",
+            r.plan.segment.segment(),
+            r.plan.segment.sequence(),
+            r.plan.max_vus()
+        );
+    }
     let _ = writeln!(out, "  ran for {}", millis(secs * 1000.0));
 
     requests_table(&mut out, &r.metrics, secs, stats);
@@ -305,6 +314,13 @@ fn thresholds_table(out: &mut String, r: &RunReport) {
         }
     }
     let verdict = match r.outcome {
+        Outcome::Passed if !r.plan.segment.is_whole() => format!(
+            "SEGMENT {} measured ({} of {} thresholds met by this segment alone); \
+             `wasm-slo merge` of all segments judges the test",
+            r.plan.segment.segment(),
+            r.verdict.count(crate::slo::Level::Pass),
+            r.verdict.results.len()
+        ),
         Outcome::Passed if r.verdict.results.is_empty() => "PASS (no thresholds set)".into(),
         Outcome::Passed if r.verdict.count(crate::slo::Level::Warn) > 0 => format!(
             "PASS with {} warning(s) ({} of {} thresholds met; --strict fails on warnings)",

@@ -16,7 +16,7 @@ use crate::plan::{Executor, ScenarioPlan, Source};
 use crate::report::format;
 
 /// The phases and their objectives, as the plan carries them.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct PhaseSpec {
     /// Named windows.
     pub phases: Vec<PhaseDef>,
@@ -217,13 +217,7 @@ fn slice(
             }
             requests += ni.requests;
             errors += ni.errors;
-            if let Ok(t) = Trend::decode(
-                &ni.histogram,
-                ni.mean * ni.requests as f64,
-                0.0,
-                ni.max,
-                true,
-            ) {
+            if let Ok(t) = ni.trend() {
                 trend.merge(&t);
             }
         }
