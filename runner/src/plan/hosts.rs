@@ -13,7 +13,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::exit::bad_input;
 
@@ -271,6 +271,18 @@ impl AllowedHosts {
 impl Serialize for AllowedHosts {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.patterns())
+    }
+}
+
+/// Read back from a results file's plan (`merge`), the patterns re-parsed.
+impl<'de> Deserialize<'de> for AllowedHosts {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let items = Vec::<String>::deserialize(d)?;
+        let mut hosts = AllowedHosts::default();
+        hosts
+            .add("allowed_hosts", &items)
+            .map_err(serde::de::Error::custom)?;
+        Ok(hosts)
     }
 }
 

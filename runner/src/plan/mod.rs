@@ -276,8 +276,8 @@ pub struct HttpSettings {
 }
 
 /// What the sandbox grants the module beyond its own memory: hosts, and
-/// time. (Not read back from results files: `merge` runs no module.)
-#[derive(Debug, Clone, Default, Serialize)]
+/// time.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SandboxPlan {
     /// Hosts requests may go to: the module's, the options file's and
     /// `--allow-host`'s patterns together.
@@ -314,7 +314,7 @@ pub struct Plan {
     /// HTTP settings.
     pub http: HttpSettings,
     /// Allowed hosts and CPU limit.
-    #[serde(skip_deserializing)]
+    #[serde(default)]
     pub sandbox: SandboxPlan,
     /// The share of the test this process runs: the whole test unless
     /// `--segment` or `--execution-segment` chose a segment. Recorded in the
