@@ -155,34 +155,29 @@ fn charts(r: &Results, store: &crate::metrics::store::MetricStore) -> Vec<LineCh
         set.into_iter().collect()
     };
     let interval = r.interval_s.max(1e-9);
+    type Figure = fn(&crate::metrics::timeline::NameInterval) -> f64;
+    let figures: [(&str, Figure); 4] = [
+        ("p50", |n| n.p50),
+        ("p90", |n| n.p90),
+        ("p95", |n| n.p95),
+        ("p99", |n| n.p99),
+    ];
     for (idx, name) in names.iter().enumerate() {
-        let pick = |f: fn(&crate::metrics::timeline::NameInterval) -> f64| {
-            r.intervals
-                .iter()
-                .filter_map(|i| i.by_name.get(name).map(|n| (i.t, f(n))))
-                .collect::<Vec<_>>()
-        };
+        let series = figures
+            .iter()
+            .map(|(label, f)| Series {
+                name: (*label).into(),
+                points: r
+                    .intervals
+                    .iter()
+                    .filter_map(|i| i.by_name.get(name).map(|n| (i.t, f(n))))
+                    .collect(),
+            })
+            .collect();
         charts.push(LineChart {
             id: format!("latency-{idx}"),
             title: format!("Latency over time · {name}"),
-            series: vec![
-                Series {
-                    name: "p50".into(),
-                    points: pick(|n| n.p50),
-                },
-                Series {
-                    name: "p90".into(),
-                    points: pick(|n| n.p90),
-                },
-                Series {
-                    name: "p95".into(),
-                    points: pick(|n| n.p95),
-                },
-                Series {
-                    name: "p99".into(),
-                    points: pick(|n| n.p99),
-                },
-            ],
+            series,
             unit: Unit::Millis,
             x: XAxis::Seconds,
         });
