@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks wasm-slo against its peers (wrk, hey, oha) on one machine.
+# Benchmarks wasm-slo against its peers (wrk, hey, oha, Goose) on one machine.
 #
 # Peers mode (default): starts nginx as the reference server on 127.0.0.1 (a
 # free port, one worker pinned to CPU 0, config written to a temp dir, stopped
@@ -9,6 +9,8 @@
 #   wrk       -t1 -c64 -d10s --latency
 #   hey       -c 64 -z 10s                       (if Debian packages it)
 #   oha       -c 64 -z 10s --no-tui --json       (only with --with-oha)
+#   goose     -u 64 -r 64000 -t 10s -q --no-print-metrics --report-file x.json
+#             (only with --with-goose; bench/goose: every user loops GET /ok)
 #   wasm-slo  --vus 64 --duration 10s --workers 1 -q --out json=...
 #             (probe component, flow `fast`: GET /ok + status check)
 #
@@ -19,9 +21,10 @@
 # bench/results/peers-<date>.md.
 #
 # VU-memory mode (--vus-memory): runs wasm-slo's probe `sleep` flow with
-# PROBE_SLEEP_MS=60000 (every VU suspended in think time) for 1000 and 10000
-# VUs (plus 50000 with --big), reporting peak RSS per VU (KiB) and the time
-# until all VUs were up (from the results' `intervals[].vus`); then the
+# PROBE_SLEEP_MS=600000 (every VU suspended in think time) for 1000, 10000
+# and 50000 VUs, sampling the process's RSS every 50 ms: peak RSS and PSS per
+# VU (KiB), kernel memory maps, and the time until RSS reached 98 % of its
+# peak (every VU instantiated and suspended); then the
 # start-up time of a warm second run (compiled-module cache filled by the
 # first): `--iterations 1 --vus 1 --flow fast`, run twice, the second
 # reported. Written to bench/results/vus-memory-<date>.md.
@@ -31,24 +34,28 @@
 #   bench/peers.sh --duration 3s           # shorter (a smoke test)
 #   bench/peers.sh --with-oha              # also build oha from crates.io
 #                                          # (cargo install, takes minutes)
-#   bench/peers.sh --vus-memory            # 1000 and 10000 sleeping VUs
-#   bench/peers.sh --vus-memory --big      # ... and 50000
+#   bench/peers.sh --with-goose            # also build the Goose peer, bench/goose,
+#                                          # from crates.io (cargo build, takes minutes)
+#   bench/peers.sh --vus-memory            # 1000, 10000, 50000 sleeping VUs
 #   bench/peers.sh --vus-memory --vus-list 200,1000 --mem-duration 5s
 #
 # Options:
 #   --duration D        length of each generator's run (seconds: 10s, 3s, 10)
 #   --connections N     connections / VUs of the peers run (default 64)
 #   --with-oha          build oha (cargo install oha --locked --root bench/.tools)
+#   --with-goose        build bench/goose (cargo build --release --locked, target
+#                       dir bench/.tools/goose-target) and run it as a peer
 #   --no-install        do not install anything; fail if a required tool is missing
 #   --vus-memory        VU-memory mode instead of the peers mode
-#   --vus-list A,B,...  VU counts of the VU-memory mode (default 1000,10000)
-#   --big               add 50000 to the VU counts
+#   --vus-list A,B,...  VU counts of the VU-memory mode (default 1000,10000,50000)
 #   --mem-duration D    length of each VU-memory run (default 15s)
 #
 # Installs what is missing (needs root or sudo for apt-get): nginx, wrk, time,
 # jq and hey (if Debian has a package for it) from the Debian archive, the
-# wasm32-wasip2 Rust target through rustup, and with --with-oha oha from
-# crates.io. Nothing else is downloaded. Only 127.0.0.1 is ever targeted.
+# wasm32-wasip2 Rust target through rustup, with --with-oha oha from crates.io,
+# and with --with-goose Goose and its dependencies from crates.io, at the
+# versions bench/goose/Cargo.lock pins. Nothing else is downloaded. Only
+# 127.0.0.1 is ever targeted.
 # Needs at least 2 CPUs (server on CPU 0, generator on CPU 1); the figures
 # are only as quiet as the machine: other load on it makes them noisy.
 set -euo pipefail
@@ -59,26 +66,14 @@ root=$(pwd)
 duration=10
 conns=64
 with_oha=no
+with_goose=no
 install=yes
 mode=peers
-vus_list="1000,10000"
-big=no
+vus_list="1000,10000,50000"
 mem_duration=15
 
-die() { echo "peers.sh: $*" >&2; exit 1; }
-say() { echo "==> $*" >&2; }
-
-# "10s", "10" -> 10; "1m" -> 60. Bounded so a typo cannot run for hours.
-seconds() {
-  local v=$1 n
-  case "$v" in
-    *m) n=${v%m}; [[ $n =~ ^[0-9]+$ ]] || die "bad duration: $v"; n=$((n * 60)) ;;
-    *s) n=${v%s}; [[ $n =~ ^[0-9]+$ ]] || die "bad duration: $v" ;;
-    *) n=$v; [[ $n =~ ^[0-9]+$ ]] || die "bad duration: $v" ;;
-  esac
-  ((n >= 1 && n <= 600)) || die "duration must be between 1s and 10m: $v"
-  echo "$n"
-}
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 while (($#)); do
   case "$1" in
@@ -86,11 +81,11 @@ while (($#)); do
     --duration=*) duration=$(seconds "${1#*=}"); shift ;;
     --connections) [ $# -ge 2 ] || die "--connections needs a value"; conns=$2; shift 2 ;;
     --with-oha) with_oha=yes; shift ;;
+    --with-goose) with_goose=yes; shift ;;
     --no-install) install=no; shift ;;
     --vus-memory) mode=vus-memory; shift ;;
     --vus-list) [ $# -ge 2 ] || die "--vus-list needs a value"; vus_list=$2; shift 2 ;;
     --vus-list=*) vus_list=${1#*=}; shift ;;
-    --big) big=yes; shift ;;
     --mem-duration) [ $# -ge 2 ] || die "--mem-duration needs a value"; mem_duration=$(seconds "$2"); shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option: $1 (see --help)" ;;
@@ -98,41 +93,9 @@ while (($#)); do
 done
 [[ $conns =~ ^[0-9]+$ ]] && ((conns >= 1 && conns <= 10000)) || die "bad --connections: $conns"
 [[ $vus_list =~ ^[0-9]+(,[0-9]+)*$ ]] || die "bad --vus-list: $vus_list (e.g. 200,1000)"
-[ "$big" = yes ] && vus_list="$vus_list,50000"
 
 (($(nproc) >= 2)) || die "needs at least 2 CPUs (server on CPU 0, generator on CPU 1); nproc = $(nproc)"
-
-# ---------------------------------------------------------------- tools
-apt_updated=no
-apt() {
-  local sudo=""
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || die "apt-get needs root (or sudo) to install: $*"
-    sudo=sudo
-  fi
-  if [ "$apt_updated" = no ]; then
-    say "apt-get update"
-    $sudo apt-get update -qq >&2
-    apt_updated=yes
-  fi
-  say "apt-get install -y $*"
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >&2
-}
-
-need_pkg() { # need_pkg COMMAND PACKAGE
-  if ! command -v "$1" >/dev/null && ! [ -x "$1" ]; then
-    [ "$install" = yes ] || die "$1 is missing (install the Debian package $2, or drop --no-install)"
-    command -v apt-get >/dev/null || die "$1 is missing and there is no apt-get to install $2"
-    apt "$2"
-    command -v "$1" >/dev/null || [ -x "$1" ] || die "$1 still missing after installing $2"
-  fi
-}
-
-need_pkg taskset util-linux
-need_pkg /usr/bin/time time
-need_pkg jq jq
-need_pkg nginx nginx
-need_pkg curl curl
+need_base
 if [ "$mode" = peers ]; then
   need_pkg wrk wrk
   have_hey=no
@@ -158,115 +121,22 @@ if [ "$mode" = peers ]; then
         die "cargo install oha failed (see above); run without --with-oha to skip oha"
     fi
   fi
-fi
-
-if ! rustup target list --installed | grep -qx wasm32-wasip2; then
-  [ "$install" = yes ] || die "the wasm32-wasip2 Rust target is missing (rustup target add wasm32-wasip2)"
-  rustup target add wasm32-wasip2 >&2
-fi
-
-say "building wasm-slo and the probe component (release)"
-cargo build --release -q -p wasm-slo >&2
-cargo build --release -q --target wasm32-wasip2 -p probe >&2
-slo=$root/target/release/wasm-slo
-probe=$root/target/wasm32-wasip2/release/probe.wasm
-[ -x "$slo" ] || die "no $slo after the build"
-[ -f "$probe" ] || die "no $probe after the build"
-
-# ---------------------------------------------------------------- nginx
-work=$(mktemp -d "${TMPDIR:-/tmp}/wasm-slo-bench.XXXXXX")
-nginx_pid=""
-cleanup() {
-  if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
-    kill -QUIT "$nginx_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$nginx_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-  local p
-  for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 30000))
-    if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
-      echo "$p"
-      return
+  goose=""
+  if [ "$with_goose" = yes ]; then
+    # Its own workspace, Cargo.lock and target dir: not part of the root build.
+    goose=$root/bench/.tools/goose-target/release/goose-peer
+    if ! [ -x "$goose" ]; then
+      say "building the Goose peer (bench/goose) from crates.io (cargo build --locked, at low priority; takes minutes)"
+      nice -n 10 cargo build --release --locked --manifest-path "$root/bench/goose/Cargo.toml" \
+        --target-dir "$root/bench/.tools/goose-target" >&2 ||
+        die "building bench/goose failed (see above); run without --with-goose to skip Goose"
+      [ -x "$goose" ] || die "no $goose after the build"
     fi
-  done
-  die "found no free port"
-}
+  fi
+fi
 
-start_nginx() {
-  local port attempt
-  mkdir -p "$work/nginx/logs" "$work/nginx/tmp"
-  for attempt in 1 2 3 4 5; do
-    port=$(free_port)
-    cat >"$work/nginx/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-worker_cpu_affinity 1;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  default_type text/plain;
-  keepalive_requests 10000000;
-  keepalive_timeout 120s;
-  client_body_temp_path $work/nginx/tmp/body;
-  proxy_temp_path $work/nginx/tmp/proxy;
-  fastcgi_temp_path $work/nginx/tmp/fastcgi;
-  uwsgi_temp_path $work/nginx/tmp/uwsgi;
-  scgi_temp_path $work/nginx/tmp/scgi;
-  server {
-    listen 127.0.0.1:$port;
-    location /ok { return 200 "ok"; }
-  }
-}
-EOF
-    taskset -c 0 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/logs/error.log" \
-      >"$work/nginx/logs/stdout.log" 2>&1 &
-    nginx_pid=$!
-    for _ in $(seq 50); do
-      if curl -sf -o /dev/null "http://127.0.0.1:$port/ok"; then
-        base_url="http://127.0.0.1:$port"
-        say "nginx (pid $nginx_pid, CPU 0) on $base_url"
-        return
-      fi
-      kill -0 "$nginx_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill "$nginx_pid" 2>/dev/null || true
-    wait "$nginx_pid" 2>/dev/null || true
-    nginx_pid=""
-    say "nginx did not start on port $port (attempt $attempt): $(tail -n 2 "$work/nginx/logs/error.log" 2>/dev/null)"
-  done
-  die "nginx did not start; see the messages above"
-}
+build
 
-# ---------------------------------------------------------------- helpers
-day=$(date -u +%Y-%m-%d)
-cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
-[ -n "$cpu_model" ] || cpu_model=unknown
-cores=$(nproc)
-mkdir -p "$root/bench/results"
-
-# timed NAME CMD...: runs CMD under /usr/bin/time, stdout to $work/NAME.out,
-# stderr to $work/NAME.err, "%e %U %S %M" to $work/NAME.time; keeps going on
-# failure (returns CMD's status).
-timed() {
-  local name=$1
-  shift
-  local rc=0
-  /usr/bin/time -o "$work/$name.time" -f "%e %U %S %M" "$@" >"$work/$name.out" 2>"$work/$name.err" || rc=$?
-  return $rc
-}
-
-# wrk/hey durations to ms: "1.23ms" "456.78us" "1.2s"
 to_ms() {
   awk -v v="$1" 'BEGIN {
     if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
@@ -338,6 +208,64 @@ run_oha() {
   add_row oha "$rps" "$p50" "$p99" "$reqs"
 }
 
+# Goose (bench/goose: every user loops GET /ok, no wait time). Goose starts its
+# users one after another at --increase-rate (-r) users a second, resets its
+# metrics once the last has started, and counts --run-time (-t) from then.
+# At -r = users the start would last 1 s, under growing load, whose requests
+# the report leaves out while /usr/bin/time still counts their CPU (several %
+# more CPU per request at 10 s); so all users start within ~1 ms (-r = 1000 x
+# users) and the reset is kept (no --no-reset-metrics): req/s, p50, p99 and
+# the request count all cover the same ${duration} s at full load, and the
+# ~1 ms before the reset is negligible. From the JSON report:
+#   req/s     requests / seconds from the reset ("Maintaining" in
+#             raw_metrics.history) to "Finished", as Goose's own
+#             requests_per_second divides by whole seconds (3.01 s -> 3);
+#             that figure is the fallback when the history is missing
+#   p50, p99  from the µs histogram (times_us), as Goose computes its
+#             printed percentiles (rank round(n * q), bucket middle, clamped
+#             to min/max); the report's percentile_50/99 are whole ms
+#   requests  successes + failures (raw_data.counter)
+# -q keeps the console to warnings, --no-print-metrics leaves the final
+# tables out (the report holds them); there are no running metrics.
+run_goose() {
+  say "goose: ${duration}s, $conns users"
+  local json=$work/goose.json
+  timed goose taskset -c 1 "$goose" --host "$base_url" --users "$conns" --increase-rate "$((conns * 1000))" \
+    --run-time "${duration}s" -q --no-print-metrics --report-file "$json" ||
+    say "goose exited with $? (figures from its report if it wrote one): $(tail -n 3 "$work/goose.err")"
+  [ -s "$json" ] || { say "goose wrote no report: $(tail -n 3 "$work/goose.err")"; return; }
+  local rps p50 p99 reqs
+  # The one request, GET /ok.
+  local req='.raw_metrics.requests["GET /ok"].raw_data'
+  reqs=$(jq -r "$req.counter // 0" "$json" 2>/dev/null) || reqs=0
+  [[ $reqs =~ ^[0-9]+$ ]] && ((reqs > 0)) ||
+    { say "goose: no requests in its report:"; head -c 2000 "$json" >&2; echo >&2; return; }
+  rps=$(jq -r --argjson n "$reqs" '
+    def ts: capture("^(?<s>[^.Z]+)(?<f>\\.[0-9]+)?Z$")
+      | (.s + "Z" | fromdateiso8601) + ((.f // ".0") | tonumber);
+    [.raw_metrics.history[]? | select(.action == "Maintaining" or .action == "Finished") | .timestamp | ts] as $t
+    | if ($t | length) == 2 and $t[1] > $t[0] then $n / ($t[1] - $t[0])
+      else ([.raw_request_metrics[]? | select(.name == "Aggregated") | .requests_per_second][0] // 0) end
+    | . * 100 | round / 100' "$json") || rps=""
+  local pct='
+    def pct($q): '"$req"' as $d | $d.counter as $n | (($n * $q) | round) as $rank
+      | if $rank >= $n then $d.maximum_time_us
+        elif $rank <= 1 then $d.minimum_time_us
+        else
+          [$d.times_us | to_entries[] | {us: (.key | tonumber), n: .value}] | sort_by(.us)
+          | reduce .[] as $b ({c: 0, v: null}; if .v == null then .c += $b.n | (if .c >= $rank then .v = $b.us else . end) else . end)
+          | .v | (if . < 128 then 0 else (log2 | floor) - 6 end) as $bits
+          | . + (pow(2; $bits) / 2 | floor)
+          | [., $d.minimum_time_us] | max | [., $d.maximum_time_us] | min
+        end
+      | . / 1000 | . * 1000 | round / 1000;'
+  p50=$(jq -r "$pct pct(0.5)" "$json") || p50=""
+  p99=$(jq -r "$pct pct(0.99)" "$json") || p99=""
+  [ -n "$rps" ] && [ "$rps" != 0 ] && [ -n "$p50" ] && [ -n "$p99" ] ||
+    { say "goose: cannot parse its report:"; head -c 2000 "$json" >&2; echo >&2; return; }
+  add_row goose "$rps" "$p50" "$p99" "$reqs"
+}
+
 run_wasm_slo() {
   say "wasm-slo: ${duration}s, 64 VUs, 1 worker"
   local json=$work/wasm-slo.json
@@ -363,6 +291,7 @@ peers() {
   run_wrk
   if [ "$have_hey" = yes ]; then run_hey; fi
   if [ -n "$oha" ]; then run_oha; fi
+  if [ -n "$goose" ]; then run_goose; fi
   run_wasm_slo
   ((${#rows[@]})) || die "no generator produced figures"
 
@@ -409,7 +338,7 @@ peers() {
 # ---------------------------------------------------------------- VU-memory mode
 vus_memory() {
   start_nginx
-  local md=$root/bench/results/vus-memory-$day.md n json rc wall user sys rss up
+  local md=$root/bench/results/vus-memory-$day.md n json rc wall user sys
   local lines=()
   # Start-up first, with an empty compiled-module cache of its own: run 1
   # compiles and fills it, run 2 is the warm start. Run 2's peak RSS is also
@@ -433,34 +362,34 @@ vus_memory() {
   IFS=, read -r -a counts <<<"$vus_list"
   for n in "${counts[@]}"; do
     ((n >= 1 && n <= 100000)) || die "VU count out of range (1..100000): $n"
-    say "wasm-slo: $n sleeping VUs (flow sleep, PROBE_SLEEP_MS=60000) for ${mem_duration}s"
+    say "wasm-slo: $n sleeping VUs (flow sleep, PROBE_SLEEP_MS=600000) for ${mem_duration}s"
     json=$work/mem-$n.json
     rc=0
-    WASM_SLO_CACHE_DIR=$work/cache timed "mem-$n" "$slo" run "$probe" -e "BASE_URL=$base_url/" -e PROBE_SLEEP_MS=60000 --flow sleep \
-      --vus "$n" --duration "${mem_duration}s" --graceful-stop 0s -q --out "json=$json" || rc=$?
-    read -r wall user sys rss <"$work/mem-$n.time"
-    if [ -f "$json" ]; then
-      up=$(jq -r --argjson n "$n" '[.intervals[] | select(.vus >= $n) | .t] | first // "never"' "$json")
-    else
-      up="no results (exit $rc: $(tail -n 1 "$work/mem-$n.err"))"
-    fi
-    lines+=("$(awk -v n="$n" -v m="$rss" -v b="$base_rss" -v up="$up" -v w="$wall" -v u="$user" -v s="$sys" \
-      'BEGIN { printf "| %d | %.1f | %.1f | %.1f | %s | %.2f | %.2f |", n, m / 1024, m / n, (m - b) / n, up, w, u + s }')")
-    say "$n VUs: peak RSS $rss KiB, $(awk -v m="$rss" -v n="$n" 'BEGIN { printf "%.1f", m / n }') KiB/VU, all up at t=$up s (exit $rc)"
+    sample_rss "mem-$n" env WASM_SLO_CACHE_DIR="$work/cache" "$slo" run "$probe" -e "BASE_URL=$base_url/" \
+      -e PROBE_SLEEP_MS=600000 --flow sleep --vus "$n" --duration "${mem_duration}s" --graceful-stop 0s -q \
+      --out "json=$json" || rc=$?
+    local peak pss maps up_ms
+    read -r peak pss maps up_ms wall user sys <"$work/mem-$n.summary"
+    [ -f "$json" ] || say "$n VUs: no results (exit $rc: $(tail -n 1 "$work/mem-$n.err"))"
+    lines+=("$(awk -v n="$n" -v m="$peak" -v p="$pss" -v b="$base_rss" -v maps="$maps" -v up="$up_ms" -v w="$wall" -v u="$user" -v s="$sys" \
+      'BEGIN { printf "| %d | %.1f | %.1f | %.1f | %.1f | %d | %d | %.2f | %.2f |", n, m / 1024, m / n, (m - b) / n, (p - b) / n, maps, up, w, u + s }')")
+    say "$n VUs: peak RSS $peak KiB ($(awk -v m="$peak" -v b="$base_rss" -v n="$n" 'BEGIN { printf "%.1f", (m - b) / n }') KiB/VU above 1 VU), PSS $pss KiB, $maps maps, 98 % of the peak after $up_ms ms (exit $rc)"
   done
 
   {
     echo "# wasm-slo memory per VU and start-up, $day"
     echo
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "- nproc: $cores; CPU: $cpu_model; load average before the runs: $load_before"
-    echo "- probe flow \`sleep\` with PROBE_SLEEP_MS=60000: every VU suspended in think time; --duration ${mem_duration}s --graceful-stop 0s, default workers"
+    echo "- nproc: $cores; CPU: $cpu_model; load average before the runs: $load_before; vm.max_map_count: $(cat /proc/sys/vm/max_map_count 2>/dev/null || echo unknown)"
+    echo "- probe flow \`sleep\` with PROBE_SLEEP_MS=600000: every VU suspended in think time; --duration ${mem_duration}s --graceful-stop 0s, default workers and allocator"
     echo
-    echo "| VUs | peak RSS (MiB) | KiB/VU (RSS / N) | KiB/VU above the 1-VU run | all VUs up by t (s) | wall (s) | CPU (s) |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| VUs | peak RSS (MiB) | KiB/VU (RSS / N) | RSS KiB/VU above the 1-VU run | PSS KiB/VU above the 1-VU run | kernel maps | 98 % of peak RSS after (ms) | wall (s) | CPU (s) |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${lines[@]}"
     echo
-    echo "\"All VUs up by t\" is the end of the first 1 s interval whose \`vus\` reached N (the results' resolution)."
+    echo "RSS and PSS are sampled every 50 ms from /proc (PSS and maps at the peak). PSS counts a page mapped N times as 1/N of it:"
+    echo "with pooled instances every VU maps the module's read-only data from one cached file, which RSS counts once per VU."
+    echo "\"98 % of peak RSS after\" counts from the process start: compiled-module load, the control instance, and every VU's instantiation and first call."
     echo
     echo "Warm start (second run of \`--iterations 1 --vus 1 --flow fast\`, compiled-module cache filled by the first):" \
       "${ms[1]} ms wall (/usr/bin/time: ${s_wall} s, CPU $(awk -v u="$s_user" -v s="$s_sys" 'BEGIN { printf "%.2f", u + s }') s," \

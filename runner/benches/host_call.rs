@@ -58,8 +58,9 @@ fn bench(c: &mut Criterion) {
     .expect("target server starts");
     let profile = CodegenProfile {
         memory_reservation: 64 << 20,
+        ..CodegenProfile::default()
     };
-    let engine = build_engine(&profile, &AllocationPlan::for_vus(1)).unwrap();
+    let engine = build_engine(&profile, &AllocationPlan::for_vus(1).unwrap()).unwrap();
     let source = ModuleSource::read(&probe()).unwrap();
     // Cached, so a profile of this bench shows the calls, not Cranelift.
     let cache = CompileCache::at(target_dir().join("bench-compile-cache"));

@@ -1,7 +1,8 @@
 //! Limits per VU: an endless loop, a memory bomb, a stack overflow and a
 //! panic are each stopped, counted by cause and logged once with the
 //! guest's backtrace; the trapped VU gets a fresh instance and the other
-//! VUs' results are intact.
+//! VUs' results are intact. The same holds under every instance allocator
+//! (on demand, pooling, dense), since which one runs depends on the VU count.
 
 use crate::util::*;
 
@@ -16,6 +17,23 @@ fn traps(r: &Results, scenario: &str, cause: &str) -> f64 {
 
 #[test]
 fn runaway_guests_are_stopped_counted_and_restarted_while_others_run() {
+    runaway_guests_under("auto");
+}
+
+#[test]
+fn runaway_guests_are_contained_with_pooled_instances() {
+    runaway_guests_under("pooling");
+}
+
+#[test]
+fn runaway_guests_are_contained_with_dense_instances() {
+    // Memories and stacks share one region each: a trapped VU's slot is
+    // zeroed and reused, and a memory bomb stops at the VU's cap, not at
+    // the end of the region.
+    runaway_guests_under("dense");
+}
+
+fn runaway_guests_under(allocator: &str) {
     let srv = server();
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(
@@ -60,7 +78,7 @@ flow = "panic"
 "#,
     );
     // One worker thread: the spinning VUs must yield to the others.
-    let (run, r, _d) = run_json(
+    let (run, r, _d) = run_json_env(
         &guest("hostile"),
         &srv.base_url(),
         &[
@@ -73,6 +91,12 @@ flow = "panic"
             "--vu-memory",
             "32",
         ],
+        &[("WASM_SLO_ALLOCATOR", allocator)],
+    );
+    assert!(
+        !run.stderr.contains("instance allocation unavailable"),
+        "{}",
+        run.stderr
     );
     // Some iterations succeeded, so this is an ordinary (passing) run.
     run.expect_code(0);

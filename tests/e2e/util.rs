@@ -113,13 +113,29 @@ pub fn wasm_slo_command() -> Command {
 
 /// `run MODULE -e BASE_URL=... ARGS... --out json=TMP` with its parsed results.
 pub fn run_json(module: &Path, base_url: &str, args: &[&str]) -> (Run, Results, tempfile::TempDir) {
+    run_json_env(module, base_url, args, &[])
+}
+
+/// [`run_json`] with environment variables set for `wasm-slo` itself.
+pub fn run_json_env(
+    module: &Path,
+    base_url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Run, Results, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("results.json");
     let base = format!("BASE_URL={base_url}");
     let out = format!("json={}", json.display());
     let mut all = vec!["run", module.to_str().unwrap(), "-e", &base, "--out", &out];
     all.extend_from_slice(args);
-    let run = wasm_slo(&all);
+    let run = Run::from(
+        wasm_slo_command()
+            .args(&all)
+            .envs(env.iter().copied())
+            .output()
+            .expect("wasm-slo runs"),
+    );
     let results = Results::read(&json).unwrap_or_else(|e| {
         panic!(
             "no results file: {e:#}\n--- stdout\n{}\n--- stderr\n{}",

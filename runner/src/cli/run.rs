@@ -113,13 +113,14 @@ pub(super) async fn prepare(
     let source = ModuleSource::read(path)?;
     let profile = CodegenProfile {
         memory_reservation: vu_memory_mib << 20,
+        ..CodegenProfile::default()
     };
     let cache = if no_cache {
         CompileCache::disabled()
     } else {
         CompileCache::default_location()
     };
-    let engine = build_engine(&profile, &AllocationPlan::for_vus(1))?;
+    let engine = build_engine(&profile, &AllocationPlan::control())?;
     let component = module::compile(&engine, &profile, &source, &cache)?;
     let wit_version = module::exported_version(&engine, &component).unwrap_or_default();
     let runtime = ScenarioRuntime::new(
@@ -258,13 +259,10 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
 
     // The load engine is sized for the plan's VUs; the component comes from
     // the cache the control engine just filled.
-    let engine = build_engine(&prepared.profile, &AllocationPlan::for_vus(plan.max_vus()))?;
-    let component = module::compile(
-        &engine,
-        &prepared.profile,
-        &prepared.source,
-        &prepared.cache,
-    )?;
+    let alloc = AllocationPlan::for_vus(plan.max_vus())?;
+    let profile = prepared.profile.for_allocation(&alloc);
+    let engine = build_engine(&profile, &alloc)?;
+    let component = module::compile(&engine, &profile, &prepared.source, &prepared.cache)?;
     let runtime = ScenarioRuntime::new(
         &engine,
         &component,

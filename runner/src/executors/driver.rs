@@ -10,6 +10,7 @@ use super::workers::Spawner;
 use crate::host::AbortSignal;
 
 /// A scenario's driver: spawns its VUs and stops them.
+#[derive(Clone)]
 pub struct Driver {
     /// The run.
     pub run: Arc<RunContext>,

@@ -3,6 +3,12 @@
 //! scheduled start; with no VU free it is counted in `dropped_iterations`.
 //! The schedule is the test's; a process starts the iterations its segment
 //! owns, at the times the whole test would.
+//!
+//! Starts are handed out by a pacer thread of the scenario's own, which
+//! sleeps with the OS's high-resolution timer: tokio's timer wheel has 1 ms
+//! granularity, so at 20,000 iterations/s it would make most starts up to a
+//! millisecond late. The pacer naps at least [`MIN_NAP`] at a time, so a
+//! start is late by at most that much (plus the kernel's wake-up).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,7 +111,7 @@ pub async fn drive(
     executor: &Executor,
     start: Instant,
     grace: Duration,
-    dropped: &AtomicU64,
+    dropped: &Arc<AtomicU64>,
 ) {
     let Some((pre, max)) = d.run.segment.pool_of(executor) else {
         unreachable!("closed models are driven by executors::closed")
@@ -114,53 +120,137 @@ pub async fn drive(
         return;
     };
     let (tx, rx) = async_channel::unbounded::<Instant>();
-    let idle = Arc::new(AtomicU64::new(0));
-    let source = || IterationSource::Scheduled {
-        tickets: rx.clone(),
-        idle: idle.clone(),
+    let pool = Pool {
+        tickets: rx,
+        idle: Arc::new(AtomicU64::new(0)),
+        spawned: pre,
+        max,
     };
     for _ in 0..pre {
-        d.spawn_vu(source());
+        d.spawn_vu(pool.source());
     }
     // Like k6's init phase: pre-allocated VUs are ready before the first
     // iteration is due, so instantiation does not count as dropped load.
-    while idle.load(Ordering::Acquire) < d.alive().min(pre) && d.alive() > 0 {
+    while pool.idle.load(Ordering::Acquire) < d.alive().min(pre) && d.alive() > 0 {
         if d.abort.reason().is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let t0 = Instant::now().max(start);
-    let mut spawned = pre;
-    // The k-th iteration of this segment is the test's `nth(k)`.
-    let mut k = 0u64;
-    while let Some(offset) = schedule.start_of(d.run.segment.nth(k)) {
-        // A schedule running behind never sleeps, so look for an abort here.
-        if d.abort.reason().is_some() {
-            break;
-        }
-        let at = t0 + offset;
-        if at > Instant::now() && !d.sleep_until(at).await {
-            break;
-        }
-        let free = idle
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .is_ok();
-        if free {
-            let _ = tx.try_send(at);
-        } else {
-            dropped.fetch_add(1, Ordering::Relaxed);
-            if spawned < max {
-                // Grow the pool for the iterations to come.
-                d.spawn_vu(source());
-                spawned += 1;
-            }
-        }
-        k += 1;
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let pacer = Pacer {
+        d: d.clone(),
+        schedule,
+        t0,
+        tickets: tx,
+        pool,
+        dropped: dropped.clone(),
+    };
+    let spawned = std::thread::Builder::new()
+        .name("wasm-slo-pacer".into())
+        .spawn(move || {
+            pacer.run();
+            let _ = done_tx.send(());
+        });
+    if spawned.is_ok() {
+        // Err only if the pacer panicked: its tickets are gone either way.
+        let _ = done_rx.await;
     }
-    // Idle VUs see the closed channel and leave; busy ones get `grace`.
-    drop(tx);
+    // The pacer dropped the sender: idle VUs see the closed channel and
+    // leave; busy ones get `grace`.
     d.stop(grace).await;
+}
+
+/// The scenario's VU pool as the pacer sees it.
+struct Pool {
+    tickets: async_channel::Receiver<Instant>,
+    /// VUs waiting for a ticket.
+    idle: Arc<AtomicU64>,
+    spawned: u64,
+    max: u64,
+}
+
+impl Pool {
+    fn source(&self) -> IterationSource {
+        IterationSource::Scheduled {
+            tickets: self.tickets.clone(),
+            idle: self.idle.clone(),
+        }
+    }
+}
+
+/// Hands out the scenario's scheduled starts on a thread of its own.
+struct Pacer {
+    d: Driver,
+    schedule: ArrivalSchedule,
+    t0: Instant,
+    tickets: async_channel::Sender<Instant>,
+    pool: Pool,
+    dropped: Arc<AtomicU64>,
+}
+
+/// Longest sleep between looks at the run's abort signal.
+const ABORT_POLL: Duration = Duration::from_millis(10);
+/// Shortest sleep: at high rates the pacer wakes at most this often and
+/// hands out every start due by then, so it does not steal a context
+/// switch per iteration from the VUs sharing its core.
+const MIN_NAP: Duration = Duration::from_micros(200);
+
+impl Pacer {
+    fn run(mut self) {
+        precise_sleeps();
+        let d = &self.d;
+        // The k-th iteration of this segment is the test's `nth(k)`.
+        let mut k = 0u64;
+        while let Some(offset) = self.schedule.start_of(d.run.segment.nth(k)) {
+            let at = self.t0 + offset;
+            if !self.sleep_until(at) {
+                break;
+            }
+            let free = self
+                .pool
+                .idle
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok();
+            if free {
+                let _ = self.tickets.try_send(at);
+            } else {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                if self.pool.spawned < self.pool.max {
+                    // Grow the pool for the iterations to come.
+                    d.spawn_vu(self.pool.source());
+                    self.pool.spawned += 1;
+                }
+            }
+            k += 1;
+        }
+    }
+
+    /// Sleeps until `at` unless the run aborts first; false on abort. A
+    /// schedule running behind does not sleep but still looks for an abort.
+    fn sleep_until(&self, at: Instant) -> bool {
+        loop {
+            if self.d.abort.reason().is_some() {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= at {
+                return true;
+            }
+            std::thread::sleep((at - now).clamp(MIN_NAP, ABORT_POLL));
+        }
+    }
+}
+
+/// Asks the kernel to wake this thread on time rather than up to its
+/// default 50 us timer slack late.
+fn precise_sleeps() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_TIMERSLACK only changes this thread's timer slack.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong);
+    }
 }
 
 #[cfg(test)]

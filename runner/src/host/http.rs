@@ -15,9 +15,9 @@ const DEFAULT_EXPECTED: StatusRange = StatusRange { min: 200, max: 399 };
 
 impl Host for HostState {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
-        let prepared = Prepared::from(request);
+        let mut prepared = Prepared::from(request);
         let started = Instant::now();
-        let result = match prepared.outgoing() {
+        let result = match prepared.take_outgoing() {
             Ok(req) => self.http.send(req).await,
             Err(msg) => Err(invalid(ErrorKind::Protocol, msg)),
         };
@@ -29,12 +29,12 @@ impl Host for HostState {
         &mut self,
         requests: Vec<Request>,
     ) -> wasmtime::Result<Vec<Result<Response, HttpError>>> {
-        let prepared: Vec<Prepared> = requests.into_iter().map(Prepared::from).collect();
+        let mut prepared: Vec<Prepared> = requests.into_iter().map(Prepared::from).collect();
         // Invalid requests fail on their own; the rest go out together.
         let mut outcomes: Vec<Option<Result<Exchange, RequestError>>> = Vec::new();
         let mut valid = Vec::new();
-        for p in &prepared {
-            match p.outgoing() {
+        for p in &mut prepared {
+            match p.take_outgoing() {
                 Ok(req) => {
                     valid.push(req);
                     outcomes.push(None);
@@ -95,17 +95,19 @@ impl From<Request> for Prepared {
 }
 
 impl Prepared {
-    /// The request for the client, or why it cannot be sent.
-    fn outgoing(&self) -> Result<OutgoingRequest, String> {
+    /// The request for the client, or why it cannot be sent. Moves the
+    /// URL, headers and body out (recording needs none of them), which
+    /// saves copying them for every request.
+    fn take_outgoing(&mut self) -> Result<OutgoingRequest, String> {
         let method = self
             .method
             .clone()
             .map_err(|m| format!("invalid HTTP method {m:?}"))?;
         Ok(OutgoingRequest {
             method,
-            url: self.url.clone(),
-            headers: self.headers.clone(),
-            body: self.body.clone(),
+            url: std::mem::take(&mut self.url),
+            headers: std::mem::take(&mut self.headers),
+            body: std::mem::take(&mut self.body),
             timeout: self.timeout,
             discard_body: self.discard_body,
         })

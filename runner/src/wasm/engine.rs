@@ -1,11 +1,12 @@
 //! Every wasmtime engine setting in one place: code generation, instance
-//! allocation (pooling sized from the plan), stacks, and the epoch ticker that
-//! lets long-running guest code yield to other VUs.
+//! allocation (chosen and sized from the plan), stacks, and the epoch ticker
+//! that lets long-running guest code yield to other VUs.
 //!
 //! Two engines share one [`CodegenProfile`]: a small one for `describe`,
 //! `setup` and `teardown`, and one sized for the plan's VUs. Settings that
 //! change generated code live in the profile and in the compile-cache key, so
-//! a component compiled once can be loaded into both.
+//! a component compiled once can be loaded into both (a dense run compiles
+//! once more, for its memory layout).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,6 +14,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::WasmContext;
+#[cfg(unix)]
+use super::dense::{DenseMemories, DenseStacks};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances; guest code running longer than this yields.
@@ -23,6 +26,10 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct CodegenProfile {
     /// Virtual address space reserved per linear memory; also its size cap.
     pub memory_reservation: u64,
+    /// Memories for [`Strategy::Dense`]: no guard region (every access
+    /// bounds-checked) and no copy-on-write initial image. wasmtime refuses
+    /// to load code compiled for the other layout, hence the profile.
+    pub dense_memories: bool,
 }
 
 impl Default for CodegenProfile {
@@ -31,6 +38,7 @@ impl Default for CodegenProfile {
         // of thousands of instances coexist in one address space.
         CodegenProfile {
             memory_reservation: 64 << 20,
+            dense_memories: false,
         }
     }
 }
@@ -38,9 +46,53 @@ impl Default for CodegenProfile {
 impl CodegenProfile {
     /// Stable text for cache keys.
     pub fn cache_tag(&self) -> String {
-        format!("mem{}", self.memory_reservation)
+        let dense = if self.dense_memories { "-dense" } else { "" };
+        format!("mem{}{dense}", self.memory_reservation)
+    }
+
+    /// This profile adjusted to what `alloc` needs.
+    pub fn for_allocation(&self, alloc: &AllocationPlan) -> Self {
+        CodegenProfile {
+            dense_memories: matches!(alloc.strategy, Strategy::Dense { .. }),
+            ..self.clone()
+        }
     }
 }
+
+/// Where instances' memories, tables and stacks come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// wasmtime's default: a mapping per memory and stack, made when needed.
+    /// Best for a handful of instances.
+    OnDemand,
+    /// wasmtime's pooling allocator: slots reserved up front, copy-on-write
+    /// memory images, warm slots reused after a trap. About
+    /// [`MAPS_PER_POOLED_INSTANCE`] kernel maps per instance.
+    Pooling,
+    /// Memories and stacks carved from one region each ([`super::dense`]):
+    /// a fixed handful of maps, for more instances than pooling allows.
+    /// Stacks keep a guard page each only while the map budget allows.
+    Dense {
+        /// Whether each fiber stack has a guard page (one map per stack).
+        guarded_stacks: bool,
+    },
+}
+
+/// Kernel memory maps a pooled instance takes: the linear memory's
+/// read-write part, its copy-on-write image, the heap above it and the
+/// inaccessible rest; the fiber stack and its guard page (measured in
+/// `/proc/PID/maps` with the Rust probe guest).
+pub const MAPS_PER_POOLED_INSTANCE: u64 = 6;
+/// Maps left for everything else the process maps (libraries, thread
+/// stacks, the compiled code, allocator arenas).
+const MAP_HEADROOM: u64 = 4096;
+/// Below this many instances the default on-demand allocator is fine and
+/// starts faster than reserving pools.
+const POOLING_THRESHOLD: u32 = 64;
+/// Environment variable that forces a [`Strategy`] (`on-demand`, `pooling`,
+/// `dense`, `dense-guarded`), for benchmarks and tests; `auto` or unset
+/// chooses from the plan.
+pub const ALLOCATOR_ENV: &str = "WASM_SLO_ALLOCATOR";
 
 /// How instances are allocated for a run.
 #[derive(Debug, Clone)]
@@ -51,17 +103,79 @@ pub struct AllocationPlan {
     pub async_stack: usize,
     /// Stack the guest's own wasm frames may use.
     pub max_wasm_stack: usize,
+    /// Where memories and stacks come from.
+    pub strategy: Strategy,
 }
 
 impl AllocationPlan {
-    /// A plan for `vus` concurrent virtual users.
-    pub fn for_vus(vus: u64) -> Self {
-        AllocationPlan {
-            instances: u32::try_from(vus).unwrap_or(u32::MAX).saturating_add(2),
+    /// A plan for `vus` concurrent virtual users, with the strategy chosen
+    /// from the kernel's map budget unless [`ALLOCATOR_ENV`] names one.
+    pub fn for_vus(vus: u64) -> anyhow::Result<Self> {
+        let instances = u32::try_from(vus).unwrap_or(u32::MAX).saturating_add(2);
+        let strategy = match std::env::var(ALLOCATOR_ENV) {
+            Ok(name) if !name.is_empty() && name != "auto" => parse_strategy(&name)?,
+            _ => Strategy::choose(instances, max_map_count()),
+        };
+        Ok(AllocationPlan {
+            instances,
             async_stack: 512 << 10,
             max_wasm_stack: 256 << 10,
+            strategy,
+        })
+    }
+
+    /// The control engine's plan (`describe`, `setup`, `teardown`): a few
+    /// instances, on demand, whatever [`ALLOCATOR_ENV`] says.
+    pub fn control() -> Self {
+        AllocationPlan {
+            instances: 3,
+            async_stack: 512 << 10,
+            max_wasm_stack: 256 << 10,
+            strategy: Strategy::OnDemand,
         }
     }
+}
+
+fn parse_strategy(name: &str) -> anyhow::Result<Strategy> {
+    Ok(match name {
+        "on-demand" => Strategy::OnDemand,
+        "pooling" => Strategy::Pooling,
+        "dense" => Strategy::Dense {
+            guarded_stacks: false,
+        },
+        "dense-guarded" => Strategy::Dense {
+            guarded_stacks: true,
+        },
+        other => anyhow::bail!(
+            "{ALLOCATOR_ENV}={other:?} is not an allocator: use auto, on-demand, pooling, dense or dense-guarded"
+        ),
+    })
+}
+
+impl Strategy {
+    /// The cheapest strategy that fits `instances` into `max_maps` kernel
+    /// memory maps.
+    pub fn choose(instances: u32, max_maps: u64) -> Strategy {
+        let n = u64::from(instances);
+        if instances < POOLING_THRESHOLD {
+            Strategy::OnDemand
+        } else if n * MAPS_PER_POOLED_INSTANCE + MAP_HEADROOM <= max_maps {
+            Strategy::Pooling
+        } else {
+            // A guard page splits the stack region: two maps per stack.
+            Strategy::Dense {
+                guarded_stacks: n * 2 + MAP_HEADROOM <= max_maps,
+            }
+        }
+    }
+}
+
+/// The kernel's `vm.max_map_count` (65,530 unless raised).
+fn max_map_count() -> u64 {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(65_530)
 }
 
 /// Per-component maxima, both the pools' sizes and every VU's limits (so a
@@ -74,26 +188,67 @@ pub const MEMORIES_PER_COMPONENT: u32 = 2;
 pub const TABLES_PER_COMPONENT: u32 = 4;
 /// Elements a table may grow to (wasmtime's pooling default).
 pub const TABLE_ELEMENTS: usize = 20_000;
-/// Below this many instances the default on-demand allocator is fine and
-/// starts faster than reserving pools.
-const POOLING_THRESHOLD: u32 = 64;
-
-/// Builds an engine with `profile`'s code generation and `alloc`'s pools.
-/// Falls back to on-demand allocation when the pools cannot be reserved.
+/// Builds an engine with `profile`'s code generation and `alloc`'s
+/// strategy. Falls back to on-demand allocation when pools or regions
+/// cannot be reserved. `profile` must be `for_allocation(alloc)`.
 pub fn build_engine(profile: &CodegenProfile, alloc: &AllocationPlan) -> anyhow::Result<Engine> {
-    if alloc.instances >= POOLING_THRESHOLD {
-        let mut config = base_config(profile, alloc);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(profile, alloc)));
-        match Engine::new(&config) {
-            Ok(engine) => return Ok(engine),
-            Err(err) => tracing_fallback(&err),
+    let mut config = base_config(profile, alloc);
+    let chosen = match alloc.strategy {
+        Strategy::OnDemand => Ok(()),
+        Strategy::Pooling => {
+            config
+                .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling(profile, alloc)));
+            Ok(())
         }
+        Strategy::Dense { guarded_stacks } => dense(&mut config, profile, alloc, guarded_stacks),
+    };
+    let engine = match chosen {
+        Ok(()) => Engine::new(&config).map_err(anyhow::Error::from),
+        Err(err) => Err(err),
+    };
+    match engine {
+        Ok(engine) => Ok(engine),
+        Err(err) if alloc.strategy != Strategy::OnDemand => {
+            eprintln!(
+                "note: {:?} instance allocation unavailable ({err:#}); using on-demand allocation",
+                alloc.strategy
+            );
+            let mut config = base_config(profile, alloc);
+            if profile.dense_memories {
+                // Code compiled for dense memories loads only without images.
+                config.memory_init_cow(false);
+            }
+            Engine::new(&config).wasm_context("creating the wasm engine")
+        }
+        Err(err) => Err(err.context("creating the wasm engine")),
     }
-    Engine::new(&base_config(profile, alloc)).wasm_context("creating the wasm engine")
 }
 
-fn tracing_fallback(err: &wasmtime::Error) {
-    eprintln!("note: pooling allocator unavailable ({err:#}); using on-demand allocation");
+#[cfg(not(unix))]
+fn dense(_: &mut Config, _: &CodegenProfile, _: &AllocationPlan, _: bool) -> anyhow::Result<()> {
+    anyhow::bail!("dense allocation needs a Unix mmap")
+}
+
+#[cfg(unix)]
+fn dense(
+    config: &mut Config,
+    profile: &CodegenProfile,
+    alloc: &AllocationPlan,
+    guarded_stacks: bool,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        profile.dense_memories,
+        "dense allocation needs code compiled for dense memories"
+    );
+    let n = alloc.instances as usize;
+    let memories = DenseMemories::new(
+        profile.memory_reservation,
+        n.saturating_mul(MEMORIES_PER_COMPONENT as usize),
+    )?;
+    let stacks = DenseStacks::new(alloc.async_stack + alloc.max_wasm_stack, n, guarded_stacks)?;
+    config.with_host_memory(Arc::new(memories));
+    config.with_host_stack(Arc::new(stacks));
+    Ok(())
 }
 
 fn base_config(profile: &CodegenProfile, alloc: &AllocationPlan) -> Config {
@@ -102,7 +257,15 @@ fn base_config(profile: &CodegenProfile, alloc: &AllocationPlan) -> Config {
     config.epoch_interruption(true);
     config.memory_reservation(profile.memory_reservation);
     config.memory_reservation_for_growth(0);
-    config.memory_guard_size(64 << 10);
+    if profile.dense_memories {
+        // Dense slots are read-write end to end: no guard to lean on, so
+        // every access is checked, and initial data is copied in.
+        config.memory_guard_size(0);
+        config.guard_before_linear_memory(false);
+        config.memory_init_cow(false);
+    } else {
+        config.memory_guard_size(64 << 10);
+    }
     config.max_wasm_stack(alloc.max_wasm_stack);
     config.async_stack_size(alloc.async_stack + alloc.max_wasm_stack);
     config
@@ -172,7 +335,57 @@ mod tests {
     #[test]
     fn small_and_large_engines_build() {
         let profile = CodegenProfile::default();
-        build_engine(&profile, &AllocationPlan::for_vus(1)).unwrap();
-        build_engine(&profile, &AllocationPlan::for_vus(500)).unwrap();
+        build_engine(&profile, &AllocationPlan::for_vus(1).unwrap()).unwrap();
+        build_engine(&profile, &AllocationPlan::for_vus(500).unwrap()).unwrap();
+        for guarded_stacks in [false, true] {
+            let alloc = AllocationPlan {
+                strategy: Strategy::Dense { guarded_stacks },
+                ..AllocationPlan::for_vus(500).unwrap()
+            };
+            build_engine(&profile.for_allocation(&alloc), &alloc).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_strategy_follows_the_map_budget() {
+        let budget = 65_530;
+        assert_eq!(Strategy::choose(3, budget), Strategy::OnDemand);
+        assert_eq!(Strategy::choose(1_002, budget), Strategy::Pooling);
+        assert_eq!(Strategy::choose(10_002, budget), Strategy::Pooling);
+        assert_eq!(
+            Strategy::choose(20_002, budget),
+            Strategy::Dense {
+                guarded_stacks: true
+            }
+        );
+        assert_eq!(
+            Strategy::choose(50_002, budget),
+            Strategy::Dense {
+                guarded_stacks: false
+            }
+        );
+        // A raised vm.max_map_count keeps pooling (and its shared images).
+        assert_eq!(Strategy::choose(50_002, 1 << 20), Strategy::Pooling);
+    }
+
+    #[test]
+    fn dense_code_has_its_own_cache_tag() {
+        let profile = CodegenProfile::default();
+        let alloc = AllocationPlan {
+            strategy: Strategy::Dense {
+                guarded_stacks: false,
+            },
+            ..AllocationPlan::for_vus(10).unwrap()
+        };
+        assert_ne!(
+            profile.cache_tag(),
+            profile.for_allocation(&alloc).cache_tag()
+        );
+        assert_eq!(parse_strategy("dense").unwrap(), alloc.strategy);
+        let err = parse_strategy("fast").unwrap_err().to_string();
+        assert!(
+            err.contains("WASM_SLO_ALLOCATOR") && err.contains("dense-guarded"),
+            "{err}"
+        );
     }
 }

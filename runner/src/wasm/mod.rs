@@ -3,6 +3,8 @@
 
 pub mod bindings;
 pub mod cache;
+#[cfg(unix)]
+pub mod dense;
 pub mod engine;
 pub mod instance;
 pub mod limits;

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# Shared by the bench scripts (sourced, not run): messages, durations, the
+# Debian/rustup installs, the release builds of wasm-slo and the probe
+# component, a scratch directory, nginx as the reference server on
+# 127.0.0.1 pinned to CPU 0, and /usr/bin/time (or an RSS sampler) around
+# a command.
+# The sourcing script sets `root` (the repository) and `install` (yes/no).
+
+die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+say() { echo "==> $*" >&2; }
+
+# "10s", "10" -> 10; "1m" -> 60. Bounded so a typo cannot run for hours.
+seconds() {
+  local v=$1 n
+  case "$v" in
+    *m) n=${v%m}; [[ $n =~ ^[0-9]+$ ]] || die "bad duration: $v"; n=$((n * 60)) ;;
+    *s) n=${v%s}; [[ $n =~ ^[0-9]+$ ]] || die "bad duration: $v" ;;
+    *) n=$v; [[ $n =~ ^[0-9]+$ ]] || die "bad duration: $v" ;;
+  esac
+  ((n >= 1 && n <= 600)) || die "duration must be between 1s and 10m: $v"
+  echo "$n"
+}
+
+
+# ---------------------------------------------------------------- tools
+apt_updated=no
+apt() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || die "apt-get needs root (or sudo) to install: $*"
+    sudo=sudo
+  fi
+  if [ "$apt_updated" = no ]; then
+    say "apt-get update"
+    $sudo apt-get update -qq >&2
+    apt_updated=yes
+  fi
+  say "apt-get install -y $*"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >&2
+}
+
+need_pkg() { # need_pkg COMMAND PACKAGE
+  if ! command -v "$1" >/dev/null && ! [ -x "$1" ]; then
+    [ "$install" = yes ] || die "$1 is missing (install the Debian package $2, or drop --no-install)"
+    command -v apt-get >/dev/null || die "$1 is missing and there is no apt-get to install $2"
+    apt "$2"
+    command -v "$1" >/dev/null || [ -x "$1" ] || die "$1 still missing after installing $2"
+  fi
+}
+
+
+# need_base: the tools every bench script uses.
+need_base() {
+  need_pkg taskset util-linux
+  need_pkg /usr/bin/time time
+  need_pkg jq jq
+  need_pkg nginx nginx
+  need_pkg curl curl
+}
+
+# build: the wasm32-wasip2 target, then release builds; sets slo and probe.
+build() {
+  if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    [ "$install" = yes ] || die "the wasm32-wasip2 Rust target is missing (rustup target add wasm32-wasip2)"
+    rustup target add wasm32-wasip2 >&2
+  fi
+
+  say "building wasm-slo and the probe component (release)"
+  cargo build --release -q -p wasm-slo >&2
+  cargo build --release -q --target wasm32-wasip2 -p probe >&2
+  slo=$root/target/release/wasm-slo
+  probe=$root/target/wasm32-wasip2/release/probe.wasm
+  [ -x "$slo" ] || die "no $slo after the build"
+  [ -f "$probe" ] || die "no $probe after the build"
+}
+
+# ---------------------------------------------------------------- nginx
+work=$(mktemp -d "${TMPDIR:-/tmp}/wasm-slo-bench.XXXXXX")
+nginx_pid=""
+cleanup() {
+  if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
+    kill -QUIT "$nginx_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$nginx_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  local p
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 30000))
+    if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
+      echo "$p"
+      return
+    fi
+  done
+  die "found no free port"
+}
+
+start_nginx() {
+  local port attempt
+  mkdir -p "$work/nginx/logs" "$work/nginx/tmp"
+  for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    cat >"$work/nginx/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+worker_cpu_affinity 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  default_type text/plain;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  client_body_temp_path $work/nginx/tmp/body;
+  proxy_temp_path $work/nginx/tmp/proxy;
+  fastcgi_temp_path $work/nginx/tmp/fastcgi;
+  uwsgi_temp_path $work/nginx/tmp/uwsgi;
+  scgi_temp_path $work/nginx/tmp/scgi;
+  server {
+    listen 127.0.0.1:$port;
+    location /ok { return 200 "ok"; }
+  }
+}
+EOF
+    taskset -c 0 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/logs/error.log" \
+      >"$work/nginx/logs/stdout.log" 2>&1 &
+    nginx_pid=$!
+    for _ in $(seq 50); do
+      if curl -sf -o /dev/null "http://127.0.0.1:$port/ok"; then
+        base_url="http://127.0.0.1:$port"
+        say "nginx (pid $nginx_pid, CPU 0) on $base_url"
+        return
+      fi
+      kill -0 "$nginx_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$nginx_pid" 2>/dev/null || true
+    wait "$nginx_pid" 2>/dev/null || true
+    nginx_pid=""
+    say "nginx did not start on port $port (attempt $attempt): $(tail -n 2 "$work/nginx/logs/error.log" 2>/dev/null)"
+  done
+  die "nginx did not start; see the messages above"
+}
+
+
+# ---------------------------------------------------------------- helpers
+day=$(date -u +%Y-%m-%d)
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+[ -n "$cpu_model" ] || cpu_model=unknown
+cores=$(nproc)
+mkdir -p "$root/bench/results"
+
+# timed NAME CMD...: runs CMD under /usr/bin/time, stdout to $work/NAME.out,
+# stderr to $work/NAME.err, "%e %U %S %M" to $work/NAME.time; keeps going on
+# failure (returns CMD's status).
+timed() {
+  local name=$1
+  shift
+  local rc=0
+  /usr/bin/time -o "$work/$name.time" -f "%e %U %S %M" "$@" >"$work/$name.out" 2>"$work/$name.err" || rc=$?
+  return $rc
+}
+
+# sample_rss NAME CMD...: runs CMD under /usr/bin/time in the background,
+# samples its VmRSS every 50 ms and its PSS and map count at each new peak;
+# writes "peak_kib pss_kib maps ms_to_98%_of_peak wall_s user_s sys_s" to
+# $work/NAME.summary. Returns CMD's status.
+sample_rss() {
+  local name=$1
+  shift
+  local start now rss peak=0 pss=0 maps=0 rc=0 tpid pid=""
+  start=$(date +%s%N)
+  /usr/bin/time -o "$work/$name.time" -f "%e %U %S %M" "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  tpid=$!
+  : >"$work/$name.rss"
+  while kill -0 "$tpid" 2>/dev/null; do
+    # /usr/bin/time's child is env, which execs wasm-slo in place.
+    [ -n "$pid" ] || pid=$(pgrep -P "$tpid" | head -n 1 || true)
+    rss=""
+    [ -z "$pid" ] || rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+    if [ -n "$rss" ]; then
+      now=$(date +%s%N)
+      echo "$(((now - start) / 1000000)) $rss" >>"$work/$name.rss"
+      if ((rss > peak)); then
+        peak=$rss
+        pss=$(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)
+        maps=$(wc -l <"/proc/$pid/maps" 2>/dev/null || echo 0)
+      fi
+    fi
+    sleep 0.05
+  done
+  wait "$tpid" || rc=$?
+  local wall user sys max up
+  read -r wall user sys max <"$work/$name.time" || true
+  up=$(awk -v p="$peak" '$2 >= 0.98 * p { print $1; exit }' "$work/$name.rss")
+  echo "$peak ${pss:-0} $maps ${up:-0} ${wall:-0} ${user:-0} ${sys:-0}" >"$work/$name.summary"
+  return $rc
+}
