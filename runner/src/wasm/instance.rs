@@ -74,13 +74,31 @@ impl ScenarioRuntime {
             .pre
             .instantiate_async(&mut store)
             .await
-            .wasm_context("instantiating the scenario")?;
+            .map_err(|e| explain_instantiation_error(anyhow::Error::from(e)))?;
         Ok(ScenarioInstance {
             store,
             bindings,
             setup_timeout: DEFAULT_LIFECYCLE_TIMEOUT,
             teardown_timeout: DEFAULT_LIFECYCLE_TIMEOUT,
         })
+    }
+}
+
+/// What to do when the kernel refuses a mapping (ENOMEM) while
+/// instantiating: with many VUs that is the per-process map limit.
+const OUT_OF_MAPS: &str = "instantiating the scenario: the kernel refused more memory mappings \
+     (vm.max_map_count, or the address space): run fewer VUs per process, raise the limit \
+     (sysctl vm.max_map_count=262144), or leave WASM_SLO_ALLOCATOR unset so the dense \
+     allocator is chosen";
+
+/// Names the likely cause of an instantiation failure where the OS's
+/// message alone ("Cannot allocate memory") would not.
+fn explain_instantiation_error(e: anyhow::Error) -> anyhow::Error {
+    // The OS error reaches us as text inside wasmtime's error chain.
+    if format!("{e:#}").contains("os error 12") {
+        e.context(OUT_OF_MAPS)
+    } else {
+        e.context("instantiating the scenario")
     }
 }
 
@@ -238,5 +256,23 @@ impl ScenarioInstance {
     /// The VU's host state.
     pub fn state(&mut self) -> &mut HostState {
         self.store.data_mut()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_mappings_names_the_limit_and_what_to_do() {
+        let enomem = anyhow::Error::from(std::io::Error::from_raw_os_error(12));
+        let msg = format!("{:#}", explain_instantiation_error(enomem));
+        assert!(
+            msg.contains("vm.max_map_count") && msg.contains("WASM_SLO_ALLOCATOR"),
+            "{msg}"
+        );
+        let other = anyhow::anyhow!("unknown import");
+        let msg = format!("{:#}", explain_instantiation_error(other));
+        assert_eq!(msg, "instantiating the scenario: unknown import");
     }
 }
