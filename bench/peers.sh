@@ -116,6 +116,7 @@ if [ "$mode" = peers ]; then
   if [ "$with_oha" = yes ]; then
     oha=$root/bench/.tools/bin/oha
     if ! [ -x "$oha" ]; then
+      [ "$install" = yes ] || die "oha is not built yet (bench/.tools/bin/oha); drop --no-install to build it"
       say "building oha from crates.io (cargo install oha --locked, at low priority; takes minutes)"
       nice -n 10 cargo install oha --locked --root "$root/bench/.tools" >&2 ||
         die "cargo install oha failed (see above); run without --with-oha to skip oha"
@@ -126,6 +127,7 @@ if [ "$mode" = peers ]; then
     # Its own workspace, Cargo.lock and target dir: not part of the root build.
     goose=$root/bench/.tools/goose-target/release/goose-peer
     if ! [ -x "$goose" ]; then
+      [ "$install" = yes ] || die "the Goose peer is not built yet ($goose); drop --no-install to build it"
       say "building the Goose peer (bench/goose) from crates.io (cargo build --locked, at low priority; takes minutes)"
       nice -n 10 cargo build --release --locked --manifest-path "$root/bench/goose/Cargo.toml" \
         --target-dir "$root/bench/.tools/goose-target" >&2 ||

@@ -11,7 +11,7 @@
 //! start is late by at most that much (plus the kernel's wake-up).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::driver::Driver;
@@ -139,6 +139,9 @@ pub async fn drive(
     }
     let t0 = Instant::now().max(start);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    // Stops the pacer if this future is dropped before it ends (the run
+    // giving up on its drivers).
+    let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
     let pacer = Pacer {
         d: d.clone(),
         schedule,
@@ -146,20 +149,34 @@ pub async fn drive(
         tickets: tx,
         pool,
         dropped: dropped.clone(),
+        cancelled: cancel.0.clone(),
     };
-    let spawned = std::thread::Builder::new()
+    if let Err(e) = std::thread::Builder::new()
         .name("wasm-slo-pacer".into())
         .spawn(move || {
             pacer.run();
             let _ = done_tx.send(());
-        });
-    if spawned.is_ok() {
-        // Err only if the pacer panicked: its tickets are gone either way.
-        let _ = done_rx.await;
+        })
+    {
+        // Surfaces as a failed scenario driver, like any driver panic.
+        panic!("could not start the arrival-rate pacer thread: {e}");
     }
+    if done_rx.await.is_err() {
+        panic!("the arrival-rate pacer thread panicked");
+    }
+    drop(cancel);
     // The pacer dropped the sender: idle VUs see the closed channel and
     // leave; busy ones get `grace`.
     d.stop(grace).await;
+}
+
+/// Raises its flag when dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The scenario's VU pool as the pacer sees it.
@@ -188,6 +205,8 @@ struct Pacer {
     tickets: async_channel::Sender<Instant>,
     pool: Pool,
     dropped: Arc<AtomicU64>,
+    /// Set when the scenario's driver is gone.
+    cancelled: Arc<AtomicBool>,
 }
 
 /// Longest sleep between looks at the run's abort signal.
@@ -231,7 +250,7 @@ impl Pacer {
     /// schedule running behind does not sleep but still looks for an abort.
     fn sleep_until(&self, at: Instant) -> bool {
         loop {
-            if self.d.abort.reason().is_some() {
+            if self.d.abort.reason().is_some() || self.cancelled.load(Ordering::Relaxed) {
                 return false;
             }
             let now = Instant::now();

@@ -327,7 +327,10 @@ async fn vu_life(job: &mut VuJob) {
                     .shared
                     .errors
                     .trap(job.id, &flow, cause, &trap, &output);
-                // A trapped instance is unusable: start over with a fresh one.
+                // A trapped instance is unusable: start over with a fresh one,
+                // after freeing the old one's memory, tables and stack (the
+                // engine is sized for one instance per VU plus a spare or two).
+                drop(inst);
                 let Some(fresh) = fresh_instance(job).await else {
                     return;
                 };

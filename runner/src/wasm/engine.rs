@@ -240,6 +240,12 @@ fn dense(
         profile.dense_memories,
         "dense allocation needs code compiled for dense memories"
     );
+    // At 4 GiB wasmtime elides bounds checks for 32-bit memories, relying
+    // on the mapping: dense slots are accessible end to end.
+    anyhow::ensure!(
+        profile.memory_reservation < 1 << 32,
+        "dense allocation needs --vu-memory below 4096 MiB"
+    );
     let n = alloc.instances as usize;
     let memories = DenseMemories::new(
         profile.memory_reservation,
