@@ -36,13 +36,12 @@ install=yes
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
 
-count() { [[ $2 =~ ^[0-9]+$ ]] && (($2 >= 1 && $2 <= $3)) || die "bad $1: $2 (1..$3)"; echo "$2"; }
 while (($#)); do
   case "$1" in
-    --rate) [ $# -ge 2 ] || die "--rate needs a value"; rate=$(count --rate "$2" 1000000); shift 2 ;;
+    --rate) [ $# -ge 2 ] || die "--rate needs a value"; rate=$(int_in --rate "$2" 1 1000000); shift 2 ;;
     --duration) [ $# -ge 2 ] || die "--duration needs a value"; duration=$(seconds "$2"); shift 2 ;;
-    --vus) [ $# -ge 2 ] || die "--vus needs a value"; vus=$(count --vus "$2" 100000); shift 2 ;;
-    --max-vus) [ $# -ge 2 ] || die "--max-vus needs a value"; max_vus=$(count --max-vus "$2" 100000); shift 2 ;;
+    --vus) [ $# -ge 2 ] || die "--vus needs a value"; vus=$(int_in --vus "$2" 1 100000); shift 2 ;;
+    --max-vus) [ $# -ge 2 ] || die "--max-vus needs a value"; max_vus=$(int_in --max-vus "$2" 1 100000); shift 2 ;;
     --no-install) install=no; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option: $1 (see --help)" ;;
@@ -75,12 +74,9 @@ timed arrival taskset -c 1 "$slo" run "$probe" -e "BASE_URL=$base_url/" --config
   die "wasm-slo failed: $(tail -n 3 "$work/arrival.err")"
 read -r wall user sys rss <"$work/arrival.time"
 
-metric() { # metric NAME FIELD: summed over the series of NAME
-  jq -r --arg n "$1" --arg f "$2" '[.metrics[] | select(.name == $n) | .values[$f] // 0] | add // 0' "$json"
-}
 planned=$((rate * duration))
-started=$(metric iterations count)
-dropped=$(metric dropped_iterations count)
+started=$(metric "$json" iterations count)
+dropped=$(metric "$json" dropped_iterations count)
 delay() { jq -r --arg f "$1" '[.metrics[] | select(.name == "iteration_start_delay") | .values[$f]] | first // "n/a"' "$json"; }
 day=$(date -u +%Y-%m-%d)
 md=$root/bench/results/arrival-$day.md

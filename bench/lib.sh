@@ -9,6 +9,19 @@
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 say() { echo "==> $*" >&2; }
 
+# metric JSON NAME FIELD: FIELD of a wasm-slo results file's metric NAME,
+# summed over its series (tags); 0 when there is none.
+metric() {
+  jq -r --arg n "$2" --arg f "$3" '[.metrics[] | select(.name == $n) | .values[$f] // 0] | add // 0' "$1"
+}
+
+# int_in NAME VALUE MIN MAX: VALUE if it is a whole number in MIN..MAX, else
+# dies naming the option NAME.
+int_in() {
+  [[ $2 =~ ^[0-9]+$ ]] && (($2 >= $3 && $2 <= $4)) || die "bad $1: $2 ($3..$4)"
+  echo "$2"
+}
+
 # "10s", "10" -> 10; "1m" -> 60. Bounded so a typo cannot run for hours.
 seconds() {
   local v=$1 n

@@ -39,9 +39,8 @@ while (($#)); do
     *) die "unknown option: $1 (see --help)" ;;
   esac
 done
-[[ $requests =~ ^[0-9]+$ ]] && ((requests >= 1000000 && requests <= 100000000)) ||
-  die "bad --requests: $requests (1000000..100000000)"
-[[ $vus =~ ^[0-9]+$ ]] && ((vus >= 1 && vus <= 10000)) || die "bad --vus: $vus (1..10000)"
+requests=$(int_in --requests "$requests" 1000000 100000000)
+vus=$(int_in --vus "$vus" 1 10000)
 (($(nproc) >= 2)) || die "needs at least 2 CPUs (server on CPU 0, generator on CPU 1); nproc = $(nproc)"
 
 need_base
@@ -57,7 +56,7 @@ sample_rss long taskset -c 1 "$slo" run "$probe" -e "BASE_URL=$base_url/" --flow
   --vus "$vus" --iterations "$requests" --max-duration 30m -q --out "json=$json" || rc=$?
 [ -f "$json" ] || die "no results (exit $rc): $(tail -n 3 "$work/long.err")"
 read -r peak _ _ _ wall user sys <"$work/long.summary"
-total=$(jq -r '[.metrics[] | select(.name == "http_reqs") | .values.count] | add' "$json")
+total=$(metric "$json" http_reqs count)
 
 # Seconds since the start at which each million was reached (from the
 # intervals), then the last RSS sample taken by then (a later one may fall

@@ -91,7 +91,7 @@ while (($#)); do
     *) die "unknown option: $1 (see --help)" ;;
   esac
 done
-[[ $conns =~ ^[0-9]+$ ]] && ((conns >= 1 && conns <= 10000)) || die "bad --connections: $conns"
+conns=$(int_in --connections "$conns" 1 10000)
 [[ $vus_list =~ ^[0-9]+(,[0-9]+)*$ ]] || die "bad --vus-list: $vus_list (e.g. 200,1000)"
 
 (($(nproc) >= 2)) || die "needs at least 2 CPUs (server on CPU 0, generator on CPU 1); nproc = $(nproc)"

@@ -97,8 +97,14 @@ impl Run {
 /// Runs `wasm-slo` with `args`, a compile cache shared by the tests, and no
 /// other environment influence.
 pub fn wasm_slo(args: &[&str]) -> Run {
+    wasm_slo_env(args, &[])
+}
+
+/// [`wasm_slo`] with environment variables set for `wasm-slo` itself.
+pub fn wasm_slo_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let out = wasm_slo_command()
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("wasm-slo runs");
     Run::from(out)
@@ -129,13 +135,7 @@ pub fn run_json_env(
     let out = format!("json={}", json.display());
     let mut all = vec!["run", module.to_str().unwrap(), "-e", &base, "--out", &out];
     all.extend_from_slice(args);
-    let run = Run::from(
-        wasm_slo_command()
-            .args(&all)
-            .envs(env.iter().copied())
-            .output()
-            .expect("wasm-slo runs"),
-    );
+    let run = wasm_slo_env(&all, env);
     let results = Results::read(&json).unwrap_or_else(|e| {
         panic!(
             "no results file: {e:#}\n--- stdout\n{}\n--- stderr\n{}",

@@ -11,8 +11,10 @@
 //!
 //! Safety of an always-accessible region rests on code generation: the
 //! engine is configured with no guard region after linear memories and a
-//! reservation below 4 GiB, so every wasm memory access is bounds-checked
-//! against the memory's current size, never against the mapping. Pages are
+//! reservation below 4 GiB, so every access to a memory that may move is
+//! bounds-checked against the memory's current size, never against the
+//! mapping. Memories that can never move are compiled with checks against
+//! the whole reservation, so they are refused here. Pages are
 //! only resident once touched. A released slot keeps its pages until it is
 //! taken again, when they are handed back to the kernel (`MADV_DONTNEED`),
 //! which zeroes them for the new owner: the slots freed at the end of a run

@@ -116,22 +116,21 @@ impl AllocationPlan {
             Ok(name) if !name.is_empty() && name != "auto" => parse_strategy(&name)?,
             _ => Strategy::choose(instances, max_map_count()),
         };
-        Ok(AllocationPlan {
-            instances,
-            async_stack: 512 << 10,
-            max_wasm_stack: 256 << 10,
-            strategy,
-        })
+        Ok(Self::with(instances, strategy))
     }
 
     /// The control engine's plan (`describe`, `setup`, `teardown`): a few
     /// instances, on demand, whatever [`ALLOCATOR_ENV`] says.
     pub fn control() -> Self {
+        Self::with(3, Strategy::OnDemand)
+    }
+
+    fn with(instances: u32, strategy: Strategy) -> Self {
         AllocationPlan {
-            instances: 3,
+            instances,
             async_stack: 512 << 10,
             max_wasm_stack: 256 << 10,
-            strategy: Strategy::OnDemand,
+            strategy,
         }
     }
 }
@@ -213,12 +212,9 @@ pub fn build_engine(profile: &CodegenProfile, alloc: &AllocationPlan) -> anyhow:
                 "note: {:?} instance allocation unavailable ({err:#}); using on-demand allocation",
                 alloc.strategy
             );
-            let mut config = base_config(profile, alloc);
-            if profile.dense_memories {
-                // Code compiled for dense memories loads only without images.
-                config.memory_init_cow(false);
-            }
-            Engine::new(&config).wasm_context("creating the wasm engine")
+            // `base_config` keeps the profile's memory layout, so the code
+            // compiled for it still loads.
+            Engine::new(&base_config(profile, alloc)).wasm_context("creating the wasm engine")
         }
         Err(err) => Err(err.context("creating the wasm engine")),
     }
