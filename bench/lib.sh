@@ -72,17 +72,21 @@ need_base() {
 }
 
 # build: the wasm32-wasip2 target, then release builds; sets slo and probe.
+# The probe is built with the cargo profile $probe_profile (default
+# release): `guest` is the workspace's profile for scenarios (opt-level "s",
+# stripped), whose smaller read-only data means fewer resident pages per VU.
 build() {
   if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     [ "$install" = yes ] || die "the wasm32-wasip2 Rust target is missing (rustup target add wasm32-wasip2)"
     rustup target add wasm32-wasip2 >&2
   fi
 
-  say "building wasm-slo and the probe component (release)"
+  local profile=${probe_profile:-release}
+  say "building wasm-slo (release) and the probe component (profile $profile)"
   cargo build --release -q -p wasm-slo >&2
-  cargo build --release -q --target wasm32-wasip2 -p probe >&2
+  cargo build --profile "$profile" -q --target wasm32-wasip2 -p probe >&2
   slo=$root/target/release/wasm-slo
-  probe=$root/target/wasm32-wasip2/release/probe.wasm
+  probe=$root/target/wasm32-wasip2/$profile/probe.wasm
   [ -x "$slo" ] || die "no $slo after the build"
   [ -f "$probe" ] || die "no $probe after the build"
 }
@@ -182,14 +186,16 @@ timed() {
 }
 
 # sample_rss NAME CMD...: runs CMD under /usr/bin/time in the background,
-# samples its VmRSS every 50 ms and its PSS and map count at each new peak;
+# samples its VmRSS every 50 ms and its PSS and map count once RSS holds
+# steady near its peak (0 if it never held for a second);
 # writes "peak_kib pss_kib maps ms_to_98%_of_peak wall_s user_s sys_s" to
 # $work/NAME.summary. Returns CMD's status.
 sample_rss() {
   local name=$1
   shift
-  local start now rss peak=0 pss=0 maps=0 rc=0 tpid pid=""
+  local start now rss peak=0 pss=0 maps=0 rc=0 tpid pid="" last_rise measured=0
   start=$(date +%s%N)
+  last_rise=$start
   /usr/bin/time -o "$work/$name.time" -f "%e %U %S %M" "$@" >"$work/$name.out" 2>"$work/$name.err" &
   tpid=$!
   : >"$work/$name.rss"
@@ -202,9 +208,17 @@ sample_rss() {
       now=$(date +%s%N)
       echo "$(((now - start) / 1000000)) $rss" >>"$work/$name.rss"
       if ((rss > peak)); then
+        ((rss <= peak + peak / 100)) || last_rise=$now
         peak=$rss
+      fi
+      # PSS walks every page table under the process's mmap lock, which
+      # would slow the very instantiation being timed: read it (and the map
+      # count) once RSS has held within 1 % for a second, and again only
+      # after RSS grew 2 % past that reading.
+      if ((now - last_rise >= 1000000000 && peak > measured + measured / 50)); then
         pss=$(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)
         maps=$(wc -l <"/proc/$pid/maps" 2>/dev/null || echo 0)
+        measured=$peak
       fi
     fi
     sleep 0.05

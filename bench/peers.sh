@@ -27,7 +27,10 @@
 # peak (every VU instantiated and suspended); then the
 # start-up time of a warm second run (compiled-module cache filled by the
 # first): `--iterations 1 --vus 1 --flow fast`, run twice, the second
-# reported. Written to bench/results/vus-memory-<date>.md.
+# reported. Written to bench/results/vus-memory-<date>.md. The probe is
+# built with the `guest` profile here (opt-level "s", as the README
+# recommends for scenarios) and with `release` in the peers mode;
+# --probe-profile picks another.
 #
 # Usage:
 #   bench/peers.sh                         # peers, 10 s per generator
@@ -49,6 +52,8 @@
 #   --vus-memory        VU-memory mode instead of the peers mode
 #   --vus-list A,B,...  VU counts of the VU-memory mode (default 1000,10000,50000)
 #   --mem-duration D    length of each VU-memory run (default 15s)
+#   --probe-profile P   cargo profile of the probe component: release or guest
+#                       (default: release for peers, guest for --vus-memory)
 #
 # Installs what is missing (needs root or sudo for apt-get): nginx, wrk, time,
 # jq and hey (if Debian has a package for it) from the Debian archive, the
@@ -71,6 +76,7 @@ install=yes
 mode=peers
 vus_list="1000,10000,50000"
 mem_duration=15
+probe_profile=""
 
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
@@ -87,11 +93,20 @@ while (($#)); do
     --vus-list) [ $# -ge 2 ] || die "--vus-list needs a value"; vus_list=$2; shift 2 ;;
     --vus-list=*) vus_list=${1#*=}; shift ;;
     --mem-duration) [ $# -ge 2 ] || die "--mem-duration needs a value"; mem_duration=$(seconds "$2"); shift 2 ;;
+    --probe-profile) [ $# -ge 2 ] || die "--probe-profile needs a value"; probe_profile=$2; shift 2 ;;
+    --probe-profile=*) probe_profile=${1#*=}; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option: $1 (see --help)" ;;
   esac
 done
 conns=$(int_in --connections "$conns" 1 10000)
+if [ -z "$probe_profile" ]; then
+  if [ "$mode" = peers ]; then probe_profile=release; else probe_profile=guest; fi
+fi
+case "$probe_profile" in
+  release | guest) ;;
+  *) die "bad --probe-profile: $probe_profile (release or guest)" ;;
+esac
 [[ $vus_list =~ ^[0-9]+(,[0-9]+)*$ ]] || die "bad --vus-list: $vus_list (e.g. 200,1000)"
 
 (($(nproc) >= 2)) || die "needs at least 2 CPUs (server on CPU 0, generator on CPU 1); nproc = $(nproc)"
@@ -305,6 +320,7 @@ peers() {
     echo "- nproc: $cores; CPU: $cpu_model; load average before the runs: $load_before"
     echo "- server: nginx $(nginx -v 2>&1 | sed 's|.*/||'), 1 worker on CPU 0, \`return 200 \"ok\"\`, access log off"
     echo "- generators on CPU 1 (\`taskset -c 1\`), $conns connections/VUs, ${duration} s each; CPU = user+sys of the generator process"
+    echo "- wasm-slo's probe component built with the cargo profile \`$probe_profile\`"
     echo
     echo "| tool | req/s | p50 (ms) | p99 (ms) | CPU µs/request | peak RSS (MiB) | requests |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
@@ -341,6 +357,10 @@ peers() {
 vus_memory() {
   start_nginx
   local md=$root/bench/results/vus-memory-$day.md n json rc wall user sys
+  # The default profile writes the plain name; another one says which it is.
+  [ "$probe_profile" = guest ] || md=$root/bench/results/vus-memory-$day-$probe_profile.md
+  # The default profile writes the plain name; another one says which it is.
+  [ "$probe_profile" = guest ] || md=$root/bench/results/vus-memory-$day-$probe_profile.md
   local lines=()
   # Start-up first, with an empty compiled-module cache of its own: run 1
   # compiles and fills it, run 2 is the warm start. Run 2's peak RSS is also
@@ -384,12 +404,13 @@ vus_memory() {
     echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "- nproc: $cores; CPU: $cpu_model; load average before the runs: $load_before; vm.max_map_count: $(cat /proc/sys/vm/max_map_count 2>/dev/null || echo unknown)"
     echo "- probe flow \`sleep\` with PROBE_SLEEP_MS=600000: every VU suspended in think time; --duration ${mem_duration}s --graceful-stop 0s, default workers and allocator"
+    echo "- probe built with the cargo profile \`$probe_profile\` ($(stat -c %s "$probe") bytes)"
     echo
     echo "| VUs | peak RSS (MiB) | KiB/VU (RSS / N) | RSS KiB/VU above the 1-VU run | PSS KiB/VU above the 1-VU run | kernel maps | 98 % of peak RSS after (ms) | wall (s) | CPU (s) |"
     echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${lines[@]}"
     echo
-    echo "RSS and PSS are sampled every 50 ms from /proc (PSS and maps at the peak). PSS counts a page mapped N times as 1/N of it:"
+    echo "RSS is sampled every 50 ms from /proc; PSS and the map count once RSS has held steady near its peak for a second (reading PSS walks the page tables under the mmap lock, which would slow the instantiation being timed). PSS counts a page mapped N times as 1/N of it:"
     echo "with pooled instances every VU maps the module's read-only data from one cached file, which RSS counts once per VU."
     echo "\"98 % of peak RSS after\" counts from the process start: compiled-module load, the control instance, and every VU's instantiation and first call."
     echo

@@ -93,7 +93,7 @@ async fn attempt(
             rec.use_conn(&conn.stats, false);
             conn
         }
-        None => open(ctx, prep, rec, deadline).await?,
+        None => Box::pin(open(ctx, prep, rec, deadline)).await?,
     };
     loop {
         let req = match prep.request.take() {
@@ -118,7 +118,7 @@ async fn attempt(
                 {
                     may_retry = false;
                     prep.request = unsent;
-                    conn = open(ctx, prep, rec, deadline).await?;
+                    conn = Box::pin(open(ctx, prep, rec, deadline)).await?;
                     continue;
                 }
                 return Err(failure);
@@ -127,6 +127,9 @@ async fn attempt(
     }
 }
 
+/// Dialing's future (name lookup, TCP, TLS) is large and rarely needed:
+/// callers box it so the future of every request stays small (see the
+/// test `request_future_stays_small`).
 async fn open(
     ctx: &Ctx<'_>,
     prep: &Prepared,

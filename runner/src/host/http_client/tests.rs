@@ -193,6 +193,19 @@ fn client_and_its_futures_are_send() {
     assert_send(&f);
 }
 
+/// A request's future is moved (copied whole) a few times on its way into
+/// the VU's fiber, on every request. Dialing (name lookup, TCP, TLS) is
+/// boxed so its state does not inflate the common case of a kept-alive
+/// connection: unboxed, the future took 5.7 KiB (3.1 KiB boxed), and
+/// copying futures was 5 % of the runner's CPU time in a profile.
+#[test]
+fn request_future_stays_small() {
+    let mut c = client();
+    let f = c.send(OutgoingRequest::get("http://127.0.0.1:9/"));
+    let size = std::mem::size_of_val(&f);
+    assert!(size <= 4 << 10, "a request's future takes {size} bytes");
+}
+
 #[test]
 fn error_codes_follow_k6() {
     let expected = [
