@@ -277,8 +277,9 @@ impl DenseStacks {
         let guard = if guarded { page } else { 0 };
         let region = Region::reserve("fiber stack", round_up(size, page) + guard, count)?;
         if guarded {
-            for slot in 0..count {
-                let at = region.base + slot * region.slot_size;
+            // `reserve` checked that the slot count fits a u32.
+            for slot in 0..count as u32 {
+                let at = region.slot_base(slot);
                 // SAFETY: the first page of a slot of our own mapping.
                 let rc = unsafe { libc::mprotect(at as *mut libc::c_void, guard, libc::PROT_NONE) };
                 if rc != 0 {

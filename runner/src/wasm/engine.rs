@@ -201,11 +201,7 @@ pub fn build_engine(profile: &CodegenProfile, alloc: &AllocationPlan) -> anyhow:
         }
         Strategy::Dense { guarded_stacks } => dense(&mut config, profile, alloc, guarded_stacks),
     };
-    let engine = match chosen {
-        Ok(()) => Engine::new(&config).map_err(anyhow::Error::from),
-        Err(err) => Err(err),
-    };
-    match engine {
+    match chosen.and_then(|()| Ok(Engine::new(&config)?)) {
         Ok(engine) => Ok(engine),
         Err(err) if alloc.strategy != Strategy::OnDemand => {
             eprintln!(
