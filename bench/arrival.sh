@@ -43,12 +43,12 @@ while (($#)); do
     --vus) [ $# -ge 2 ] || die "--vus needs a value"; vus=$(int_in --vus "$2" 1 100000); shift 2 ;;
     --max-vus) [ $# -ge 2 ] || die "--max-vus needs a value"; max_vus=$(int_in --max-vus "$2" 1 100000); shift 2 ;;
     --no-install) install=no; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) usage ;;
     *) die "unknown option: $1 (see --help)" ;;
   esac
 done
 ((max_vus >= vus)) || die "--max-vus ($max_vus) is below --vus ($vus)"
-(($(nproc) >= 2)) || die "needs at least 2 CPUs (server on CPU 0, generator on CPU 1); nproc = $(nproc)"
+need_two_cpus
 
 need_base
 build

@@ -9,6 +9,14 @@
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 say() { echo "==> $*" >&2; }
 
+# usage: prints the sourcing script's header comment (its --help) and exits.
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0; }
+
+# need_two_cpus: the server runs on CPU 0 and the generator on CPU 1.
+need_two_cpus() {
+  (($(nproc) >= 2)) || die "needs at least 2 CPUs (server on CPU 0, generator on CPU 1); nproc = $(nproc)"
+}
+
 # metric JSON NAME FIELD: FIELD of a wasm-slo results file's metric NAME,
 # summed over its series (tags); 0 when there is none.
 metric() {

@@ -35,13 +35,13 @@ while (($#)); do
     --requests) [ $# -ge 2 ] || die "--requests needs a value"; requests=$2; shift 2 ;;
     --vus) [ $# -ge 2 ] || die "--vus needs a value"; vus=$2; shift 2 ;;
     --no-install) install=no; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) usage ;;
     *) die "unknown option: $1 (see --help)" ;;
   esac
 done
 requests=$(int_in --requests "$requests" 1000000 100000000)
 vus=$(int_in --vus "$vus" 1 10000)
-(($(nproc) >= 2)) || die "needs at least 2 CPUs (server on CPU 0, generator on CPU 1); nproc = $(nproc)"
+need_two_cpus
 
 need_base
 build

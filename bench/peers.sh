@@ -95,7 +95,7 @@ while (($#)); do
     --mem-duration) [ $# -ge 2 ] || die "--mem-duration needs a value"; mem_duration=$(seconds "$2"); shift 2 ;;
     --probe-profile) [ $# -ge 2 ] || die "--probe-profile needs a value"; probe_profile=$2; shift 2 ;;
     --probe-profile=*) probe_profile=${1#*=}; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) usage ;;
     *) die "unknown option: $1 (see --help)" ;;
   esac
 done
@@ -109,7 +109,7 @@ case "$probe_profile" in
 esac
 [[ $vus_list =~ ^[0-9]+(,[0-9]+)*$ ]] || die "bad --vus-list: $vus_list (e.g. 200,1000)"
 
-(($(nproc) >= 2)) || die "needs at least 2 CPUs (server on CPU 0, generator on CPU 1); nproc = $(nproc)"
+need_two_cpus
 need_base
 if [ "$mode" = peers ]; then
   need_pkg wrk wrk
