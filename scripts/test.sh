@@ -9,5 +9,5 @@ scripts/browser.sh
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy --target wasm32-wasip2 -p wasm-slo-sdk -p health -p task-api -p probe -p hostile -- -D warnings
+cargo clippy --target wasm32-wasip2 -p wasm-slo-sdk -p health -p task-api -p probe -p hostile -p compat-0-1-0 -- -D warnings
 cargo test --workspace

@@ -27,6 +27,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::{Bound, RangeBounds};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -292,7 +293,7 @@ impl RequestBuilder {
     pub fn send(self) -> Result<Response, HttpError> {
         let label = self.label();
         let request = self.into_wit()?;
-        let result = wit::send(&request);
+        let result = wit::send_packed(&request);
         Response::from_wit_result(result, label)
     }
 
@@ -350,7 +351,7 @@ pub fn batch(
         }
     }
     if !to_send.is_empty() {
-        let answers = wit::batch(&to_send);
+        let answers = wit::batch_packed(&to_send);
         for ((index, label), answer) in labels.into_iter().zip(answers) {
             results[index] = Some(Response::from_wit_result(answer, label));
         }
@@ -423,7 +424,7 @@ impl From<wit::Timings> for Timings {
 #[derive(Clone, Debug)]
 pub struct Response {
     status: u16,
-    headers: Vec<(String, String)>,
+    headers: Headers,
     body: Vec<u8>,
     timings: Timings,
     expected: bool,
@@ -432,13 +433,13 @@ pub struct Response {
 
 impl Response {
     fn from_wit_result(
-        result: std::result::Result<wit::Response, wit::HttpError>,
+        result: std::result::Result<wit::PackedResponse, wit::HttpError>,
         label: Label,
     ) -> Result<Response, HttpError> {
         match result {
             Ok(r) => Ok(Response {
                 status: r.status,
-                headers: r.headers,
+                headers: Headers::packed(r.headers),
                 body: r.body,
                 timings: r.timings.into(),
                 expected: r.expected,
@@ -461,22 +462,23 @@ impl Response {
     /// The first value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
-            .iter()
+            .lines()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 
     /// All values of a header, by case-insensitive name.
     pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
-            .iter()
+            .lines()
             .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v)
     }
 
-    /// All headers as received.
+    /// All headers as received: names lowercase, in order of first
+    /// appearance, a repeated name's values together.
     pub fn headers(&self) -> &[(String, String)] {
-        &self.headers
+        self.headers.pairs()
     }
 
     /// The body (empty if the request used
@@ -534,6 +536,40 @@ impl Response {
             "{} answered with unexpected status {}: {excerpt}{more}",
             self.label, self.status
         )))
+    }
+}
+
+/// A response's headers as the runner hands them over: one `name: value`
+/// line each (WIT `packed-response`). Reading one header scans the lines;
+/// the owned pairs of [`Response::headers`] are built on first use only,
+/// so a scenario that reads no headers pays for one string per response.
+#[derive(Clone, Debug, Default)]
+struct Headers {
+    block: String,
+    pairs: OnceLock<Vec<(String, String)>>,
+}
+
+impl Headers {
+    fn packed(block: String) -> Self {
+        Headers {
+            block,
+            pairs: OnceLock::new(),
+        }
+    }
+
+    fn lines(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.block.lines().map(|line| {
+            let (name, value) = line.split_once(':').unwrap_or((line, ""));
+            (name, value.trim_start_matches(' '))
+        })
+    }
+
+    fn pairs(&self) -> &[(String, String)] {
+        self.pairs.get_or_init(|| {
+            self.lines()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
     }
 }
 
@@ -862,6 +898,54 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "POST http://h/x: other: serializing the JSON body: nope"
+        );
+    }
+
+    #[test]
+    fn packed_headers_read_like_pairs() {
+        let response = Response::from_wit_result(
+            Ok(wit::PackedResponse {
+                status: 200,
+                headers: "content-type: text/plain\nset-cookie: a=1\nset-cookie: b=2\n\
+                          x-empty: \nx-colon: a: b\n"
+                    .to_owned(),
+                body: b"ok".to_vec(),
+                timings: wit::Timings {
+                    blocked: 0,
+                    connecting: 0,
+                    tls_handshaking: 0,
+                    sending: 0,
+                    waiting: 0,
+                    receiving: 0,
+                    duration: 0,
+                },
+                expected: true,
+            }),
+            get("http://h/").label(),
+        )
+        .unwrap();
+        assert_eq!(response.header("Content-Type"), Some("text/plain"));
+        assert_eq!(
+            response.header_all("set-cookie").collect::<Vec<_>>(),
+            ["a=1", "b=2"]
+        );
+        assert_eq!(response.header("x-empty"), Some(""));
+        assert_eq!(response.header("x-colon"), Some("a: b"));
+        assert_eq!(response.header("missing"), None);
+        let pairs: Vec<(&str, &str)> = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("content-type", "text/plain"),
+                ("set-cookie", "a=1"),
+                ("set-cookie", "b=2"),
+                ("x-empty", ""),
+                ("x-colon", "a: b"),
+            ]
         );
     }
 

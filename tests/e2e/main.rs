@@ -6,6 +6,7 @@ mod util;
 
 mod bad_input;
 mod baseline;
+mod contract;
 mod distributed;
 mod examples;
 mod faults;

@@ -42,6 +42,8 @@ pub fn guest(name: &str) -> PathBuf {
                 "probe",
                 "-p",
                 "hostile",
+                "-p",
+                "compat-0-1-0",
             ])
             .output()
             .map_err(|e| format!("cannot run cargo: {e}"))?;

@@ -3,11 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use hyper::header::{HeaderMap, HeaderValue};
+
 use super::HostState;
 use super::http_client::{ErrorKind, Exchange, OutgoingRequest, RequestError, Timings};
 use crate::metrics::recorder::{self, HttpSample};
 use crate::wasm::bindings::http::{
-    self as wit, Host, HttpError, Method, Request, Response, StatusRange,
+    self as wit, Host, HttpError, Method, PackedResponse, Request, Response, StatusRange,
 };
 
 /// k6's default `expectedStatuses`.
@@ -15,6 +17,43 @@ const DEFAULT_EXPECTED: StatusRange = StatusRange { min: 200, max: 399 };
 
 impl Host for HostState {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
+        Ok(self.send_one(request).await.map(Received::into_response))
+    }
+
+    async fn batch(
+        &mut self,
+        requests: Vec<Request>,
+    ) -> wasmtime::Result<Vec<Result<Response, HttpError>>> {
+        Ok(self
+            .send_all(requests)
+            .await
+            .into_iter()
+            .map(|r| r.map(Received::into_response))
+            .collect())
+    }
+
+    async fn send_packed(
+        &mut self,
+        request: Request,
+    ) -> wasmtime::Result<Result<PackedResponse, HttpError>> {
+        Ok(self.send_one(request).await.map(Received::into_packed))
+    }
+
+    async fn batch_packed(
+        &mut self,
+        requests: Vec<Request>,
+    ) -> wasmtime::Result<Vec<Result<PackedResponse, HttpError>>> {
+        Ok(self
+            .send_all(requests)
+            .await
+            .into_iter()
+            .map(|r| r.map(Received::into_packed))
+            .collect())
+    }
+}
+
+impl HostState {
+    async fn send_one(&mut self, request: Request) -> Result<Received, HttpError> {
         let mut prepared = Prepared::from(request);
         let started = Instant::now();
         let result = match prepared.take_outgoing() {
@@ -22,13 +61,10 @@ impl Host for HostState {
             Err(msg) => Err(invalid(ErrorKind::Protocol, msg)),
         };
         self.cpu.waited(started.elapsed());
-        Ok(self.finish(&prepared, result))
+        self.finish(&prepared, result)
     }
 
-    async fn batch(
-        &mut self,
-        requests: Vec<Request>,
-    ) -> wasmtime::Result<Vec<Result<Response, HttpError>>> {
+    async fn send_all(&mut self, requests: Vec<Request>) -> Vec<Result<Received, HttpError>> {
         let mut prepared: Vec<Prepared> = requests.into_iter().map(Prepared::from).collect();
         // Invalid requests fail on their own; the rest go out together.
         let mut outcomes: Vec<Option<Result<Exchange, RequestError>>> = Vec::new();
@@ -45,7 +81,7 @@ impl Host for HostState {
         let started = Instant::now();
         let mut sent = self.http.batch(valid).await.into_iter();
         self.cpu.waited(started.elapsed());
-        Ok(prepared
+        prepared
             .iter()
             .zip(outcomes)
             .map(|(p, o)| {
@@ -58,8 +94,68 @@ impl Host for HostState {
                 };
                 self.finish(p, r)
             })
-            .collect())
+            .collect()
     }
+}
+
+/// A recorded response, before it takes the shape the guest's call asked for.
+struct Received {
+    status: u16,
+    headers: HeaderMap,
+    body: bytes::Bytes,
+    timings: wit::Timings,
+    expected: bool,
+}
+
+impl Received {
+    /// `response` (0.1.0): two strings per header.
+    fn into_response(self) -> Response {
+        let headers = self
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str().to_owned(), lossy(value).into_owned()))
+            .collect();
+        Response {
+            status: self.status,
+            headers,
+            body: self.body.to_vec(),
+            timings: self.timings,
+            expected: self.expected,
+        }
+    }
+
+    /// `packed-response` (0.1.1): all headers in one string.
+    fn into_packed(self) -> PackedResponse {
+        PackedResponse {
+            status: self.status,
+            headers: header_block(&self.headers),
+            body: self.body.to_vec(),
+            timings: self.timings,
+            expected: self.expected,
+        }
+    }
+}
+
+/// One `name: value\n` line per header, as `packed-response` documents.
+/// Header values never hold a line break (hyper refuses them), so the lines
+/// split cleanly.
+fn header_block(headers: &HeaderMap) -> String {
+    let len = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 3)
+        .sum();
+    let mut block = String::with_capacity(len);
+    for (name, value) in headers {
+        block.push_str(name.as_str());
+        block.push_str(": ");
+        block.push_str(&lossy(value));
+        block.push('\n');
+    }
+    block
+}
+
+fn lossy(value: &HeaderValue) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(value.as_bytes())
 }
 
 /// A guest request with everything needed to record it afterwards.
@@ -131,12 +227,12 @@ impl Prepared {
 }
 
 impl HostState {
-    /// Records the exchange and converts it for the guest.
+    /// Records the exchange; the caller shapes the result for the guest.
     fn finish(
         &self,
         req: &Prepared,
         result: Result<Exchange, RequestError>,
-    ) -> Result<Response, HttpError> {
+    ) -> Result<Received, HttpError> {
         let (status, expected, timings, sent, received, error) = match &result {
             Ok(x) => (
                 x.status,
@@ -197,10 +293,10 @@ impl HostState {
             },
         );
         match result {
-            Ok(x) => Ok(Response {
+            Ok(x) => Ok(Received {
                 status: x.status,
                 headers: x.headers,
-                body: x.body.to_vec(),
+                body: x.body,
                 timings: to_wit_timings(&x.timings),
                 expected,
             }),
@@ -265,5 +361,39 @@ fn to_wit_timings(t: &Timings) -> wit::Timings {
         waiting: nanos(t.waiting),
         receiving: nanos(t.receiving),
         duration: nanos(t.duration),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn received() -> Received {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("text/plain"));
+        headers.append("set-cookie", HeaderValue::from_static("a=1"));
+        headers.append("set-cookie", HeaderValue::from_static("b=2"));
+        headers.insert("x-raw", HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        Received {
+            status: 200,
+            headers,
+            body: bytes::Bytes::from_static(b"ok"),
+            timings: to_wit_timings(&Timings::default()),
+            expected: true,
+        }
+    }
+
+    #[test]
+    fn both_shapes_carry_the_same_headers() {
+        let packed = received().into_packed();
+        assert_eq!(
+            packed.headers,
+            "content-type: text/plain\nset-cookie: a=1\nset-cookie: b=2\nx-raw: caf\u{fffd}\n"
+        );
+        assert_eq!(packed.body, b"ok");
+        let pairs = received().into_response().headers;
+        let lines: String = pairs.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+        assert_eq!(lines, packed.headers);
+        assert!(header_block(&HeaderMap::new()).is_empty());
     }
 }

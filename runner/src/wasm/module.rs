@@ -162,6 +162,14 @@ fn compatible(module: &str, runner: &str) -> bool {
     }
 }
 
+/// The patch number of `major.minor.patch` (0 when absent or unreadable).
+fn patch_of(v: &str) -> u64 {
+    v.split(['.', '-', '+'])
+        .nth(2)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
+}
+
 fn compat_range(v: &str) -> String {
     let mut it = v.split('.');
     match (it.next(), it.next()) {
@@ -199,10 +207,26 @@ fn link_error(path: &Path, imports: &[String], linker_error: &str) -> String {
         .map(String::as_str)
         .filter(|name| !offered(name))
         .collect();
-    if foreign.is_empty() {
-        return format!("`{}` cannot be linked: {linker_error}", path.display());
-    }
     let own = format!("{WIT_PACKAGE}/");
+    if foreign.is_empty() {
+        // A later 0.1.x may add functions: a module that uses them links
+        // only on a runner of that version or newer.
+        let newer = imports
+            .iter()
+            .filter_map(|name| name.strip_prefix(&own)?.split_once('@').map(|(_, v)| v))
+            .find(|v| patch_of(v) > patch_of(WIT_VERSION));
+        let hint = match newer {
+            Some(v) => format!(
+                "; it was built for {WIT_PACKAGE}@{v}, newer than this runner's {WIT_VERSION}: \
+                 use a runner that supports {v}, or rebuild the module against {WIT_VERSION}"
+            ),
+            None => String::new(),
+        };
+        return format!(
+            "`{}` cannot be linked: {linker_error}{hint}",
+            path.display()
+        );
+    }
     let built_for = foreign
         .iter()
         .find_map(|name| name.strip_prefix(&own)?.split_once('@').map(|(_, v)| v));
@@ -297,16 +321,27 @@ mod tests {
         assert!(
             e.contains(
                 "it was built for wasm-slo:scenario@0.2.0, this runner speaks \
-                 wasm-slo:scenario@0.1.0, so rebuild it against 0.1.0"
+                 wasm-slo:scenario@0.1.1, so rebuild it against 0.1.1"
             ),
             "{e}"
         );
         let e = link_error(
             p,
-            &imports(&["wasm-slo:scenario/http@0.1.9"]),
+            &imports(&["wasm-slo:scenario/http@0.1.0"]),
             "no `stream`",
         );
         assert_eq!(e, "`m.wasm` cannot be linked: no `stream`");
+        let e = link_error(
+            p,
+            &imports(&["wasm-slo:scenario/http@0.1.9"]),
+            "no `stream`",
+        );
+        assert_eq!(
+            e,
+            "`m.wasm` cannot be linked: no `stream`; it was built for wasm-slo:scenario@0.1.9, \
+             newer than this runner's 0.1.1: use a runner that supports 0.1.9, or rebuild the \
+             module against 0.1.1"
+        );
         assert!(!offered("wasm-slo:scenarios/x@0.1.0"));
         assert!(!offered("wasi:cli/environment"));
     }

@@ -66,7 +66,7 @@ pub(crate) async fn run(
 
 struct Done {
     status: StatusCode,
-    headers: Vec<(String, String)>,
+    headers: HeaderMap,
     body: Bytes,
     conn: Option<Conn>,
 }
@@ -174,7 +174,7 @@ async fn receive(
     let keep = !conn.sender.is_closed() && !asks_to_close(&parts.headers);
     Ok(Done {
         status: parts.status,
-        headers: header_pairs(&parts.headers),
+        headers: parts.headers,
         body,
         conn: keep.then_some(conn),
     })
@@ -185,18 +185,6 @@ fn asks_to_close(headers: &HeaderMap) -> bool {
         v.to_str()
             .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
     })
-}
-
-/// Names are lowercase (as hyper parses them); values are lossily UTF-8.
-fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
-    let mut out = Vec::with_capacity(headers.len());
-    for (name, value) in headers {
-        out.push((
-            name.as_str().to_owned(),
-            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-        ));
-    }
-    out
 }
 
 /// Collects one request's timestamps and byte counts across its attempts.

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::Method;
-use hyper::header::HeaderValue;
+use hyper::header::{HeaderMap, HeaderValue};
 
 use self::connect::{Conn, Failure};
 use self::exchange::{Ctx, run};
@@ -126,8 +126,9 @@ pub struct Timings {
 #[derive(Debug, Clone)]
 pub struct Exchange {
     pub status: u16,
-    /// In received order; names lowercase.
-    pub headers: Vec<(String, String)>,
+    /// As hyper parsed them; converted only at the guest boundary, in the
+    /// form the guest's call asks for.
+    pub headers: HeaderMap,
     /// Empty when `discard_body`.
     pub body: Bytes,
     pub timings: Timings,

@@ -257,8 +257,8 @@ async fn keep_alive_reuses_one_connection() {
             assert!(x.bytes_received > 5, "{}", x.bytes_received);
             assert!(
                 x.headers
-                    .iter()
-                    .any(|(k, v)| k == "content-length" && v == "5")
+                    .get("content-length")
+                    .is_some_and(|v| v.as_bytes() == b"5")
             );
         }
         assert_eq!(server.accepted(), 1);

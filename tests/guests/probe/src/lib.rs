@@ -14,6 +14,7 @@
 //! | `env`     | check `env passed`: `PROBE_ENV` is `yes`                          |
 //! | `abort`   | `GET /ok` named `before-abort`; aborts the test on iteration 2    |
 //! | `endpoints` | per entry `NAME=PATH` of `PROBE_ENDPOINTS` (`;`-separated), `GET {BASE_URL}{PATH}` named `NAME` |
+//! | `headers` | `GET {BASE_URL}/ok` and a `batch` of two; checks `headers one` (`Content-Type` is text, read case-insensitively; `content-length` among `headers()` equals the body's length) and `headers batch` (the same for both) |
 //!
 //! Defaults: 1 VU, 1 iteration, the host of `BASE_URL` allowed, no thresholds
 //! unless `-e PROBE_THRESHOLD=...` adds one on `http_req_duration`. `setup` returns `{"started": true}`;
@@ -49,6 +50,7 @@ impl Scenario for Probe {
             .flow("env", 1)
             .flow("abort", 1)
             .flow("endpoints", 1)
+            .flow("headers", 1)
             .vus(1)
             .iterations(1);
         match env("PROBE_THRESHOLD") {
@@ -144,6 +146,15 @@ impl Scenario for Probe {
                     let _ = self.server.get(path.trim()).name(name.trim()).send();
                 }
             }
+            "headers" => {
+                let one = self.server.get("/ok").name("headers").send();
+                check("headers one", one.as_ref().is_ok_and(headers_arrived));
+                let both = http::batch([self.server.get("/ok"), self.server.get("/ok")]);
+                check(
+                    "headers batch",
+                    both.iter().all(|r| r.as_ref().is_ok_and(headers_arrived)),
+                );
+            }
             other => return Err(Error::unknown_flow(other)),
         }
         Ok(())
@@ -151,3 +162,17 @@ impl Scenario for Probe {
 }
 
 wasm_slo_sdk::export_scenario!(Probe);
+
+/// Whether the response's headers came through whole: one read by name
+/// (any case) and the full list agree with the body.
+fn headers_arrived(response: &http::Response) -> bool {
+    let length = response.body().len().to_string();
+    let typed = response
+        .header("Content-Type")
+        .is_some_and(|t| t.starts_with("text/plain"));
+    let listed = response
+        .headers()
+        .iter()
+        .any(|(name, value)| name == "content-length" && *value == length);
+    typed && listed && response.header_all("CONTENT-LENGTH").count() == 1
+}
