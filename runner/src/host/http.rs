@@ -57,7 +57,11 @@ impl HostState {
         let mut prepared = Prepared::from(request);
         let started = Instant::now();
         let result = match prepared.take_outgoing() {
-            Ok(req) => self.http.send(req).await,
+            // The client's future is a few KiB and every future above it
+            // (this one, `send-packed`'s, wasmtime's) is copied whole when
+            // it starts; boxed, they stay small (see the test
+            // `guest_call_futures_stay_small`).
+            Ok(req) => Box::pin(self.http.send(req)).await,
             Err(msg) => Err(invalid(ErrorKind::Protocol, msg)),
         };
         self.cpu.waited(started.elapsed());
@@ -380,6 +384,39 @@ mod tests {
             body: bytes::Bytes::from_static(b"ok"),
             timings: to_wit_timings(&Timings::default()),
             expected: true,
+        }
+    }
+
+    #[test]
+    fn guest_call_futures_stay_small() {
+        let shared = std::sync::Arc::new(crate::host::RunShared {
+            env: Default::default(),
+            started: Instant::now(),
+            http: std::sync::Arc::new(crate::host::http_client::ClientConfig::new(
+                crate::host::http_client::tls_config(&[], false).unwrap(),
+            )),
+            abort: Default::default(),
+            vu_memory: 1 << 20,
+            errors: Default::default(),
+            stderr_budget: Default::default(),
+            status_policy: Default::default(),
+        });
+        let mut state = HostState::new(shared, 1, std::sync::Arc::from("s"));
+        let request = || Request {
+            method: Method::Get,
+            url: "http://127.0.0.1:9/".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            name: None,
+            tags: Vec::new(),
+            timeout: None,
+            expected_statuses: Vec::new(),
+            discard_body: false,
+        };
+        let packed = std::mem::size_of_val(&Host::send_packed(&mut state, request()));
+        let pairs = std::mem::size_of_val(&Host::send(&mut state, request()));
+        for size in [packed, pairs] {
+            assert!(size <= 1 << 10, "a guest call's future takes {size} bytes");
         }
     }
 

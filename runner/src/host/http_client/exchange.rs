@@ -23,10 +23,11 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// Runs `prep` on `idle` (if given and still usable) or a new connection.
-/// Returns the connection when it can serve another request.
+/// Returns the connection when it can serve another request. `prep` is
+/// borrowed, not moved in, so that this future does not hold a copy of it.
 pub(crate) async fn run(
     ctx: &Ctx<'_>,
-    mut prep: Prepared,
+    prep: &mut Prepared,
     idle: Option<Conn>,
     blocked: Duration,
 ) -> (Result<Exchange, RequestError>, Option<Conn>) {
@@ -38,7 +39,7 @@ pub(crate) async fn run(
         .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
     let mut rec = Recorder::new(ctx.epoch, blocked);
     let outcome =
-        tokio::time::timeout_at(deadline, attempt(ctx, &mut prep, idle, &mut rec, deadline)).await;
+        tokio::time::timeout_at(deadline, attempt(ctx, prep, idle, &mut rec, deadline)).await;
     match outcome {
         Ok(Ok(done)) => {
             let exchange = Exchange {

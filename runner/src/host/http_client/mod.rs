@@ -282,7 +282,7 @@ impl VuHttpClient {
 
     /// Performs one request, reusing an idle connection to its origin.
     pub async fn send(&mut self, req: OutgoingRequest) -> Result<Exchange, RequestError> {
-        let prep = Prepared::new(req, self.config.default_timeout, self.user_agent.as_ref())
+        let mut prep = Prepared::new(req, self.config.default_timeout, self.user_agent.as_ref())
             .map_err(RequestError::unsent)?;
         let target = prep.target();
         self.config
@@ -296,7 +296,7 @@ impl VuHttpClient {
             epoch: self.epoch,
             user_agent: self.user_agent.as_ref(),
         };
-        let (result, conn) = run(&ctx, prep, idle, Duration::ZERO).await;
+        let (result, conn) = run(&ctx, &mut prep, idle, Duration::ZERO).await;
         if let Some(conn) = conn {
             self.pools.put(origin, conn);
         }
@@ -364,7 +364,8 @@ impl VuHttpClient {
                             started.elapsed()
                         };
                         in_flight.push(Box::pin(async move {
-                            let (result, conn) = run(ctx, prep, idle, blocked).await;
+                            let mut prep = prep;
+                            let (result, conn) = run(ctx, &mut prep, idle, blocked).await;
                             (index, o, result, conn)
                         }));
                     }

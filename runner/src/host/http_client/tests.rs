@@ -203,7 +203,7 @@ fn request_future_stays_small() {
     let mut c = client();
     let f = c.send(OutgoingRequest::get("http://127.0.0.1:9/"));
     let size = std::mem::size_of_val(&f);
-    assert!(size <= 4 << 10, "a request's future takes {size} bytes");
+    assert!(size <= 2560, "a request's future takes {size} bytes");
 }
 
 #[test]
