@@ -291,10 +291,11 @@ impl RequestBuilder {
 
     /// Sends the request and waits for its response.
     pub fn send(self) -> Result<Response, HttpError> {
-        let label = self.label();
+        let method = self.method.clone();
         let request = self.into_wit()?;
         let result = wit::send_packed(&request);
-        Response::from_wit_result(result, label)
+        // The URL moves on into the response's label: no copy per request.
+        Response::from_wit_result(result, Label::sent(method, request))
     }
 
     fn label(&self) -> Label {
@@ -338,13 +339,13 @@ pub fn batch(
 ) -> Vec<Result<Response, HttpError>> {
     let mut results: Vec<Option<Result<Response, HttpError>>> = Vec::new();
     let mut to_send = Vec::new();
-    let mut labels = Vec::new();
+    let mut methods = Vec::new();
     for request in requests {
-        let label = request.label();
+        let method = request.method.clone();
         match request.into_wit() {
             Ok(wit_request) => {
                 to_send.push(wit_request);
-                labels.push((results.len(), label));
+                methods.push((results.len(), method));
                 results.push(None);
             }
             Err(e) => results.push(Some(Err(e))),
@@ -352,8 +353,12 @@ pub fn batch(
     }
     if !to_send.is_empty() {
         let answers = wit::batch_packed(&to_send);
-        for ((index, label), answer) in labels.into_iter().zip(answers) {
-            results[index] = Some(Response::from_wit_result(answer, label));
+        let sent = methods.into_iter().zip(to_send);
+        for (((index, method), request), answer) in sent.zip(answers) {
+            results[index] = Some(Response::from_wit_result(
+                answer,
+                Label::sent(method, request),
+            ));
         }
     }
     results
@@ -379,6 +384,16 @@ pub fn batch(
 struct Label {
     method: Method,
     url: String,
+}
+
+impl Label {
+    /// The label of a request that went to the runner, taking its URL.
+    fn sent(method: Method, request: wit::Request) -> Self {
+        Label {
+            method,
+            url: request.url,
+        }
+    }
 }
 
 impl fmt::Display for Label {
@@ -768,10 +783,14 @@ impl Client {
         let base = self.base_url.trim_end_matches('/');
         let path = path.trim_start_matches('/');
         if path.is_empty() {
-            base.to_owned()
-        } else {
-            format!("{base}/{path}")
+            return base.to_owned();
         }
+        // Once per request: plain pushes cost less than `format!`.
+        let mut url = String::with_capacity(base.len() + 1 + path.len());
+        url.push_str(base);
+        url.push('/');
+        url.push_str(path);
+        url
     }
 
     /// Starts a request to `path` with the client's defaults.

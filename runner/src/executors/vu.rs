@@ -3,6 +3,7 @@
 //! stopping gracefully (between iterations) or hard (cut off mid-iteration,
 //! counted as interrupted).
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -272,20 +273,35 @@ async fn fresh_instance_inner(job: &VuJob) -> Option<ScenarioInstance> {
 }
 
 async fn vu_life(job: &mut VuJob) {
+    // One wait for the hard stop for the VU's whole life, not one per
+    // iteration: each wait registers a waiter and removes it again, a lock
+    // each time.
+    let hard = job.stops.hard.clone();
+    let scenario = job.scenario.clone();
+    let in_iteration = Cell::new(false);
+    tokio::select! {
+        biased;
+        _ = hard.cancelled() => {
+            if in_iteration.get() {
+                record_interrupted(&scenario);
+            }
+        }
+        () = iterate(job, &in_iteration) => {}
+    }
+}
+
+/// The VU's iterations until its source runs dry; `in_iteration` tells
+/// a hard stop whether it cut one off.
+async fn iterate(job: &mut VuJob, in_iteration: &Cell<bool>) {
     let Some(mut inst) = fresh_instance(job).await else {
         return;
     };
     let mut rng =
         fastrand::Rng::with_seed(job.id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ fastrand::u64(..));
-    let hard = job.stops.hard.clone();
     let graceful = job.stops.graceful.clone();
     let mut iteration: u64 = 0;
     loop {
-        let next = tokio::select! {
-            biased;
-            _ = hard.cancelled() => return,
-            n = job.source.next(&graceful) => n,
-        };
+        let next = job.source.next(&graceful).await;
         let scheduled = match next {
             Next::Stop => return,
             Next::Now => None,
@@ -300,14 +316,9 @@ async fn vu_life(job: &mut VuJob) {
             state.start_delay = start_delay;
         }
         recorder::count_iteration_start();
-        let result = tokio::select! {
-            biased;
-            _ = hard.cancelled() => {
-                record_interrupted(&job.scenario);
-                return;
-            }
-            r = inst.run(&flow) => r,
-        };
+        in_iteration.set(true);
+        let result = inst.run(&flow).await;
+        in_iteration.set(false);
         let outcome = match &result {
             Ok(()) => IterationOutcome::Ok,
             Err(CallError::Guest(_)) => IterationOutcome::Error,
