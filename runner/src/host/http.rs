@@ -24,12 +24,7 @@ impl Host for HostState {
         &mut self,
         requests: Vec<Request>,
     ) -> wasmtime::Result<Vec<Result<Response, HttpError>>> {
-        Ok(self
-            .send_all(requests)
-            .await
-            .into_iter()
-            .map(|r| r.map(Received::into_response))
-            .collect())
+        Ok(self.send_all(requests, Received::into_response).await)
     }
 
     async fn send_packed(
@@ -43,12 +38,7 @@ impl Host for HostState {
         &mut self,
         requests: Vec<Request>,
     ) -> wasmtime::Result<Vec<Result<PackedResponse, HttpError>>> {
-        Ok(self
-            .send_all(requests)
-            .await
-            .into_iter()
-            .map(|r| r.map(Received::into_packed))
-            .collect())
+        Ok(self.send_all(requests, Received::into_packed).await)
     }
 }
 
@@ -68,7 +58,12 @@ impl HostState {
         self.finish(&prepared, result)
     }
 
-    async fn send_all(&mut self, requests: Vec<Request>) -> Vec<Result<Received, HttpError>> {
+    /// The requests of a batch, each result in the shape `shape` gives it.
+    async fn send_all<R>(
+        &mut self,
+        requests: Vec<Request>,
+        shape: fn(Received) -> R,
+    ) -> Vec<Result<R, HttpError>> {
         let mut prepared: Vec<Prepared> = requests.into_iter().map(Prepared::from).collect();
         // Invalid requests fail on their own; the rest go out together.
         let mut outcomes: Vec<Option<Result<Exchange, RequestError>>> = Vec::new();
@@ -96,7 +91,7 @@ impl HostState {
                         "the batch lost this request".into(),
                     )),
                 };
-                self.finish(p, r)
+                self.finish(p, r).map(shape)
             })
             .collect()
     }

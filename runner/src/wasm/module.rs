@@ -162,6 +162,16 @@ fn compatible(module: &str, runner: &str) -> bool {
     }
 }
 
+/// The version of an import of our own package (`wasm-slo:scenario/http@0.1.0`
+/// gives `0.1.0`); None for other packages.
+fn own_version(import: &str) -> Option<&str> {
+    import
+        .strip_prefix(WIT_PACKAGE)?
+        .strip_prefix('/')?
+        .split_once('@')
+        .map(|(_, v)| v)
+}
+
 /// The patch number of `major.minor.patch` (0 when absent or unreadable).
 fn patch_of(v: &str) -> u64 {
     v.split(['.', '-', '+'])
@@ -207,13 +217,12 @@ fn link_error(path: &Path, imports: &[String], linker_error: &str) -> String {
         .map(String::as_str)
         .filter(|name| !offered(name))
         .collect();
-    let own = format!("{WIT_PACKAGE}/");
     if foreign.is_empty() {
         // A later 0.1.x may add functions: a module that uses them links
         // only on a runner of that version or newer.
         let newer = imports
             .iter()
-            .filter_map(|name| name.strip_prefix(&own)?.split_once('@').map(|(_, v)| v))
+            .filter_map(|name| own_version(name))
             .find(|v| patch_of(v) > patch_of(WIT_VERSION));
         let hint = match newer {
             Some(v) => format!(
@@ -227,9 +236,7 @@ fn link_error(path: &Path, imports: &[String], linker_error: &str) -> String {
             path.display()
         );
     }
-    let built_for = foreign
-        .iter()
-        .find_map(|name| name.strip_prefix(&own)?.split_once('@').map(|(_, v)| v));
+    let built_for = foreign.iter().find_map(|name| own_version(name));
     let versions = match built_for {
         Some(v) => format!(
             "; it was built for {WIT_PACKAGE}@{v}, this runner speaks {WIT_PACKAGE}@{WIT_VERSION}, \
