@@ -45,7 +45,6 @@ impl Host for HostState {
 impl HostState {
     async fn send_one(&mut self, request: Request) -> Result<Received, HttpError> {
         let mut prepared = Prepared::from(request);
-        let started = Instant::now();
         let result = match prepared.take_outgoing() {
             // The client's future is a few KiB and every future above it
             // (this one, `send-packed`'s, wasmtime's) is copied whole when
@@ -54,7 +53,13 @@ impl HostState {
             Ok(req) => Box::pin(self.http.send(req)).await,
             Err(msg) => Err(invalid(ErrorKind::Protocol, msg)),
         };
-        self.cpu.waited(started.elapsed());
+        // The exchange's own phases tell how long it waited, without two
+        // more clock reads.
+        let timings = match &result {
+            Ok(x) => &x.timings,
+            Err(e) => &e.timings,
+        };
+        self.cpu.waited(timings.total());
         self.finish(&prepared, result)
     }
 
@@ -154,7 +159,12 @@ fn header_block(headers: &HeaderMap) -> String {
 }
 
 fn lossy(value: &HeaderValue) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(value.as_bytes())
+    // `from_utf8` checks ASCII a word at a time; the lossy walk is for the
+    // rare value that is not UTF-8.
+    match std::str::from_utf8(value.as_bytes()) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(value.as_bytes()),
+    }
 }
 
 /// A guest request with everything needed to record it afterwards.

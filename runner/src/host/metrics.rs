@@ -13,6 +13,7 @@ type Tags = Vec<(String, String)>;
 impl HostState {
     /// The scenario's name and tags, which every sample of this VU carries;
     /// tags given with a sample come after them and so win.
+    #[inline]
     pub fn base_tags(&self) -> TagPairs<'_> {
         scenario_tags(&self.scenario, &self.tags)
     }
@@ -56,17 +57,17 @@ fn invalid_name(name: &str) -> Option<&'static str> {
 }
 
 impl Host for HostState {
-    async fn counter_add(&mut self, name: String, value: f64, tags: Tags) -> wasmtime::Result<()> {
+    fn counter_add(&mut self, name: String, value: f64, tags: Tags) -> wasmtime::Result<()> {
         self.record_custom(&name, MetricKind::Counter, false, &tags, value);
         Ok(())
     }
 
-    async fn gauge_set(&mut self, name: String, value: f64, tags: Tags) -> wasmtime::Result<()> {
+    fn gauge_set(&mut self, name: String, value: f64, tags: Tags) -> wasmtime::Result<()> {
         self.record_custom(&name, MetricKind::Gauge, false, &tags, value);
         Ok(())
     }
 
-    async fn rate_add(&mut self, name: String, passed: bool, tags: Tags) -> wasmtime::Result<()> {
+    fn rate_add(&mut self, name: String, passed: bool, tags: Tags) -> wasmtime::Result<()> {
         self.record_custom(
             &name,
             MetricKind::Rate,
@@ -77,7 +78,7 @@ impl Host for HostState {
         Ok(())
     }
 
-    async fn trend_add(
+    fn trend_add(
         &mut self,
         name: String,
         value: f64,
@@ -88,7 +89,7 @@ impl Host for HostState {
         Ok(())
     }
 
-    async fn check(&mut self, name: String, passed: bool, tags: Tags) -> wasmtime::Result<bool> {
+    fn check(&mut self, name: String, passed: bool, tags: Tags) -> wasmtime::Result<bool> {
         let mut pairs = self.base_tags();
         pairs.extend(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         pairs.push(("check", &name));

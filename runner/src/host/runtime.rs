@@ -5,23 +5,23 @@ use crate::wasm::bindings::runtime::{Host, LogLevel};
 use crate::wasm::trap::ScenarioAborted;
 
 impl Host for HostState {
-    async fn vu_id(&mut self) -> wasmtime::Result<u64> {
+    fn vu_id(&mut self) -> wasmtime::Result<u64> {
         Ok(self.vu_id)
     }
 
-    async fn iteration(&mut self) -> wasmtime::Result<u64> {
+    fn iteration(&mut self) -> wasmtime::Result<u64> {
         Ok(self.iteration)
     }
 
-    async fn scenario_name(&mut self) -> wasmtime::Result<String> {
+    fn scenario_name(&mut self) -> wasmtime::Result<String> {
         Ok(self.scenario.to_string())
     }
 
-    async fn env(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+    fn env(&mut self, key: String) -> wasmtime::Result<Option<String>> {
         Ok(self.env.get(&key).cloned())
     }
 
-    async fn env_vars(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
+    fn env_vars(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
         Ok(self
             .env
             .iter()
@@ -29,7 +29,7 @@ impl Host for HostState {
             .collect())
     }
 
-    async fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+    fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
         let level = match level {
             LogLevel::Debug => "DEBUG",
             LogLevel::Info => "INFO",
@@ -40,7 +40,7 @@ impl Host for HostState {
         Ok(())
     }
 
-    async fn abort(&mut self, reason: String) -> wasmtime::Result<()> {
+    fn abort(&mut self, reason: String) -> wasmtime::Result<()> {
         self.shared.abort.raise(reason.clone());
         // A trap unwinds the guest at once: `abort` does not return.
         Err(wasmtime::Error::new(ScenarioAborted(reason)))

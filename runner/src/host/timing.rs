@@ -14,7 +14,7 @@ impl Host for HostState {
         Ok(())
     }
 
-    async fn now(&mut self) -> wasmtime::Result<u64> {
+    fn now(&mut self) -> wasmtime::Result<u64> {
         Ok(u64::try_from(self.shared.started.elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
 }

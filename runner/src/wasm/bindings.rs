@@ -4,7 +4,17 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "scenario-module",
-    imports: { default: async | trappable },
+    // Only what waits (requests, think time) is async: a synchronous host
+    // call skips boxing a future and polling it on the fiber, which is most
+    // of what a metric or `env` call costs.
+    imports: {
+        "wasm-slo:scenario/http.send": async | trappable,
+        "wasm-slo:scenario/http.batch": async | trappable,
+        "wasm-slo:scenario/http.send-packed": async | trappable,
+        "wasm-slo:scenario/http.batch-packed": async | trappable,
+        "wasm-slo:scenario/timing.sleep": async | trappable,
+        default: trappable,
+    },
     exports: { default: async },
 });
 

@@ -1,7 +1,10 @@
 //! One request from connection to last body byte: the keep-alive retry, the
 //! timeout, and the timing and byte accounting.
 
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -9,6 +12,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
+use tokio::time::Sleep;
 
 use super::connect::{self, Conn, DialClock, Failure, classify_hyper};
 use super::request::Prepared;
@@ -25,11 +29,17 @@ pub(crate) struct Ctx<'a> {
 /// Runs `prep` on `idle` (if given and still usable) or a new connection.
 /// Returns the connection when it can serve another request. `prep` is
 /// borrowed, not moved in, so that this future does not hold a copy of it.
+///
+/// `timer` bounds the exchange; it is reset to this request's deadline. A
+/// client reuses one timer for its requests one after another: pushing a
+/// registered timer's deadline later is one atomic store, where a fresh
+/// timer per request takes the time driver's lock twice (register, drop).
 pub(crate) async fn run(
     ctx: &Ctx<'_>,
     prep: &mut Prepared,
     idle: Option<Conn>,
     blocked: Duration,
+    mut timer: Pin<&mut Sleep>,
 ) -> (Result<Exchange, RequestError>, Option<Conn>) {
     let limit = prep.timeout;
     let now = tokio::time::Instant::now();
@@ -37,9 +47,18 @@ pub(crate) async fn run(
     let deadline = now
         .checked_add(limit)
         .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
+    timer.as_mut().reset(deadline);
     let mut rec = Recorder::new(ctx.epoch, blocked);
-    let outcome =
-        tokio::time::timeout_at(deadline, attempt(ctx, prep, idle, &mut rec, deadline)).await;
+    let outcome = {
+        let mut attempt = pin!(attempt(ctx, prep, idle, &mut rec, deadline));
+        poll_fn(|cx| {
+            if let Poll::Ready(r) = attempt.as_mut().poll(cx) {
+                return Poll::Ready(Ok(r));
+            }
+            timer.as_mut().poll(cx).map(Err)
+        })
+        .await
+    };
     match outcome {
         Ok(Ok(done)) => {
             let exchange = Exchange {
@@ -156,7 +175,7 @@ async fn receive(
     conn: Conn,
     resp: Response<Incoming>,
 ) -> Result<Done, Failure> {
-    rec.t_headers = ns_since(rec.epoch);
+    rec.head_received = true;
     let (parts, mut body) = resp.into_parts();
     let body_error = |e: hyper::Error| {
         let f = classify_hyper(&e);
@@ -203,8 +222,10 @@ struct Recorder {
     earlier_received: u64,
     /// Nanoseconds since the epoch; 0 while not reached.
     t_start: u64,
-    t_headers: u64,
     t_end: u64,
+    /// The response head was parsed (its first byte's time is the
+    /// connection's `first_read`, so no clock read is spent on it).
+    head_received: bool,
 }
 
 impl Recorder {
@@ -219,8 +240,8 @@ impl Recorder {
             earlier_sent: 0,
             earlier_received: 0,
             t_start: 0,
-            t_headers: 0,
             t_end: 0,
+            head_received: false,
         }
     }
 
@@ -237,7 +258,7 @@ impl Recorder {
     fn start(&mut self, stats: &IoStats) {
         stats.arm();
         self.t_start = ns_since(self.epoch);
-        self.t_headers = 0;
+        self.head_received = false;
         self.t_end = 0;
     }
 
@@ -283,12 +304,7 @@ impl Recorder {
             .as_ref()
             .map_or((0, 0), |s| (s.last_write(), s.first_read()));
         let sent = last_write.clamp(start, end);
-        let first = match (first_read, self.t_headers) {
-            (0, 0) => end,
-            (0, headers) => headers,
-            (read, _) => read,
-        }
-        .clamp(sent, end);
+        let first = if first_read == 0 { end } else { first_read }.clamp(sent, end);
         t.sending = Duration::from_nanos(sent - start);
         t.waiting = Duration::from_nanos(first - sent);
         t.receiving = Duration::from_nanos(end - first);
@@ -305,7 +321,7 @@ impl Recorder {
         let first_read = self.stats.as_ref().map_or(0, |s| s.first_read());
         if self.t_start == 0 {
             "before the request was sent"
-        } else if self.t_headers != 0 {
+        } else if self.head_received {
             "reading the body"
         } else if first_read != 0 {
             "reading the response head"

@@ -29,7 +29,7 @@ mod tests;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -37,11 +37,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hyper::Method;
 use hyper::header::{HeaderMap, HeaderValue};
+use tokio::time::Sleep;
 
 use self::connect::{Conn, Failure};
 use self::exchange::{Ctx, run};
 use self::pool::Pools;
-use self::request::Prepared;
+use self::request::{Origin, Prepared, path_after, split_url};
 
 pub use self::gate::HostGate;
 pub use self::tls::tls_config;
@@ -120,6 +121,13 @@ pub struct Timings {
     pub receiving: Duration,
     /// `sending + waiting + receiving`.
     pub duration: Duration,
+}
+
+impl Timings {
+    /// All phases: the time from the request's start to its end.
+    pub fn total(&self) -> Duration {
+        self.blocked + self.connecting + self.tls_handshaking + self.duration
+    }
 }
 
 /// A response, read to its end.
@@ -246,6 +254,20 @@ pub struct VuHttpClient {
     epoch: Instant,
     user_agent: Option<HeaderValue>,
     pools: Pools,
+    /// The origin of the last URL that passed the host check, so a VU that
+    /// keeps sending to one server parses only each URL's path.
+    last: Option<LastOrigin>,
+    /// The timeout of [`VuHttpClient::send`]'s requests, reset for each
+    /// (see [`exchange::run`]); made on first use, inside the runtime.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+/// An origin already parsed and allowed, with its pool.
+struct LastOrigin {
+    /// The URL text up to the end of the authority, e.g. `http://h:8080`.
+    prefix: String,
+    origin: Origin,
+    pool: usize,
 }
 
 /// An origin's share of a batch.
@@ -277,26 +299,25 @@ impl VuHttpClient {
             config,
             epoch: Instant::now(),
             user_agent,
+            last: None,
+            timer: None,
         }
     }
 
     /// Performs one request, reusing an idle connection to its origin.
     pub async fn send(&mut self, req: OutgoingRequest) -> Result<Exchange, RequestError> {
-        let mut prep = Prepared::new(req, self.config.default_timeout, self.user_agent.as_ref())
-            .map_err(RequestError::unsent)?;
-        let target = prep.target();
-        self.config
-            .hosts
-            .check(&target)
-            .map_err(RequestError::unsent)?;
-        let origin = self.pools.origin(target.tls, target.host, target.port);
+        let (mut prep, origin) = self.prepare(req).map_err(RequestError::unsent)?;
         let idle = self.pools.take(origin);
         let ctx = Ctx {
             config: &self.config,
             epoch: self.epoch,
             user_agent: self.user_agent.as_ref(),
         };
-        let (result, conn) = run(&ctx, &mut prep, idle, Duration::ZERO).await;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::ZERO)))
+            .as_mut();
+        let (result, conn) = run(&ctx, &mut prep, idle, Duration::ZERO, timer).await;
         if let Some(conn) = conn {
             self.pools.put(origin, conn);
         }
@@ -315,22 +336,15 @@ impl VuHttpClient {
         results.resize_with(count, || None);
         let mut origins: Vec<BatchOrigin> = Vec::new();
         for (index, req) in reqs.into_iter().enumerate() {
-            let prepared =
-                Prepared::new(req, self.config.default_timeout, self.user_agent.as_ref())
-                    .and_then(|prep| self.config.hosts.check(&prep.target()).map(|()| prep));
-            match prepared {
-                Ok(prep) => {
-                    let target = prep.target();
-                    let id = self.pools.origin(target.tls, target.host, target.port);
-                    match origins.iter_mut().find(|o| o.id == id) {
-                        Some(o) => o.waiting.push_back((index, prep)),
-                        None => origins.push(BatchOrigin {
-                            id,
-                            waiting: VecDeque::from([(index, prep)]),
-                            active: 0,
-                        }),
-                    }
-                }
+            match self.prepare(req) {
+                Ok((prep, id)) => match origins.iter_mut().find(|o| o.id == id) {
+                    Some(o) => o.waiting.push_back((index, prep)),
+                    None => origins.push(BatchOrigin {
+                        id,
+                        waiting: VecDeque::from([(index, prep)]),
+                        active: 0,
+                    }),
+                },
                 Err(failure) => results[index] = Some(Err(RequestError::unsent(failure))),
             }
         }
@@ -365,7 +379,8 @@ impl VuHttpClient {
                         };
                         in_flight.push(Box::pin(async move {
                             let mut prep = prep;
-                            let (result, conn) = run(ctx, &mut prep, idle, blocked).await;
+                            let timer = pin!(tokio::time::sleep(Duration::ZERO));
+                            let (result, conn) = run(ctx, &mut prep, idle, blocked, timer).await;
                             (index, o, result, conn)
                         }));
                     }
@@ -402,6 +417,40 @@ impl VuHttpClient {
 
         debug_assert!(results.iter().all(Option::is_some));
         results.into_iter().flatten().collect()
+    }
+
+    /// Checks `req` and its host; returns it with its origin's pool id.
+    fn prepare(&mut self, mut req: OutgoingRequest) -> Result<(Prepared, usize), Failure> {
+        let url = std::mem::take(&mut req.url);
+        let cached = self
+            .last
+            .as_ref()
+            .and_then(|last| Some((path_after(&url, &last.prefix)?, last)));
+        let (origin, path, pool) = match cached {
+            Some((path, last)) => (last.origin.clone(), path, last.pool),
+            None => {
+                let split = split_url(&url)?;
+                let target = split.origin.target();
+                self.config.hosts.check(&target)?;
+                let pool = self.pools.origin(target.tls, target.host, target.port);
+                if let Some(prefix) = split.prefix {
+                    self.last = Some(LastOrigin {
+                        prefix,
+                        origin: split.origin.clone(),
+                        pool,
+                    });
+                }
+                (split.origin, split.path, pool)
+            }
+        };
+        let prep = Prepared::new(
+            req,
+            origin,
+            path,
+            self.config.default_timeout,
+            self.user_agent.as_ref(),
+        )?;
+        Ok((prep, pool))
     }
 
     /// Open connections now held (for tests and metrics).

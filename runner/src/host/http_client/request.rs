@@ -12,15 +12,123 @@ use hyper::{Method, Request, Uri};
 use super::connect::{Failure, ReqBody, Target};
 use super::{ErrorKind, OutgoingRequest};
 
-/// A validated request, ready to be (re)built for a connection.
-pub(crate) struct Prepared {
-    pub(crate) method: Method,
+/// Where a request goes: the scheme and authority of its URL, with the
+/// headers they imply.
+#[derive(Clone)]
+pub(crate) struct Origin {
     pub(crate) tls: bool,
     authority: Authority,
     pub(crate) port: u16,
-    path: PathAndQuery,
     host_header: HeaderValue,
     basic_auth: Option<HeaderValue>,
+}
+
+impl Origin {
+    pub(crate) fn target(&self) -> Target<'_> {
+        Target {
+            host: self.authority.host(),
+            port: self.port,
+            tls: self.tls,
+        }
+    }
+}
+
+/// A URL split into its origin and its request target.
+pub(crate) struct SplitUrl {
+    pub(crate) origin: Origin,
+    pub(crate) path: PathAndQuery,
+    /// The URL's text up to the end of the authority (`http://host:8080`),
+    /// when the path follows it as written: a later URL with the same text
+    /// there has the same origin (see [`path_after`]).
+    pub(crate) prefix: Option<String>,
+}
+
+/// Parses an absolute `http` or `https` URL.
+pub(crate) fn split_url(url: &str) -> Result<SplitUrl, Failure> {
+    let escaped;
+    let url = if url.bytes().any(needs_escape) {
+        escaped = escape_url(url);
+        escaped.as_str()
+    } else {
+        url
+    };
+    let uri = Uri::try_from(url)
+        .map_err(|e| Failure::new(ErrorKind::InvalidUrl, format!("invalid URL: {e}")))?;
+    let parts = uri.into_parts();
+    let tls = match parts.scheme.as_ref().map(Scheme::as_str) {
+        Some(s) if s.eq_ignore_ascii_case("http") => false,
+        Some(s) if s.eq_ignore_ascii_case("https") => true,
+        Some(s) => {
+            return Err(Failure::new(
+                ErrorKind::InvalidUrl,
+                format!("unsupported URL scheme {s:?} (only http and https)"),
+            ));
+        }
+        None => {
+            return Err(Failure::new(
+                ErrorKind::InvalidUrl,
+                "invalid URL: not absolute (expected http:// or https://)",
+            ));
+        }
+    };
+    let authority = match parts.authority {
+        Some(a) if !a.host().is_empty() => a,
+        _ => return Err(Failure::new(ErrorKind::InvalidUrl, "invalid URL: no host")),
+    };
+    let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let (path, prefix) = match parts.path_and_query {
+        // `http://h?q` has no path; the request target needs one.
+        Some(pq) if !pq.as_str().starts_with('/') => (
+            PathAndQuery::try_from(format!("/{}", pq.as_str()))
+                .map_err(|e| Failure::new(ErrorKind::InvalidUrl, format!("invalid URL: {e}")))?,
+            None,
+        ),
+        Some(pq) => {
+            let prefix = url
+                .find("://")
+                .and_then(|i| url.get(..i + 3 + authority.as_str().len()))
+                .filter(|p| p.ends_with(authority.as_str()))
+                .map(str::to_owned);
+            (pq, prefix)
+        }
+        None => (PathAndQuery::from_static("/"), None),
+    };
+    let (userinfo, host_port) = match authority.as_str().rsplit_once('@') {
+        Some((user, host)) => (Some(user), host),
+        None => (None, authority.as_str()),
+    };
+    let host_header = HeaderValue::from_str(host_port)
+        .map_err(|_| Failure::new(ErrorKind::InvalidUrl, "invalid URL: bad host"))?;
+    let basic_auth = userinfo.map(basic_auth);
+    Ok(SplitUrl {
+        origin: Origin {
+            tls,
+            authority,
+            port,
+            host_header,
+            basic_auth,
+        },
+        path,
+        prefix,
+    })
+}
+
+/// The request target of `url` if it has `prefix` (a URL's text up to the
+/// end of its authority, see [`SplitUrl::prefix`]) and a path that
+/// needs no escaping; `None` sends the caller to [`split_url`].
+pub(crate) fn path_after(url: &str, prefix: &str) -> Option<PathAndQuery> {
+    let rest = url.strip_prefix(prefix)?;
+    if !rest.starts_with('/') || rest.bytes().any(needs_escape) {
+        return None;
+    }
+    PathAndQuery::try_from(rest).ok()
+}
+
+/// A validated request, ready to be (re)built for a connection.
+pub(crate) struct Prepared {
+    pub(crate) method: Method,
+    pub(crate) origin: Origin,
+    path: PathAndQuery,
     headers: Vec<(String, String)>,
     body: Bytes,
     pub(crate) timeout: Duration,
@@ -31,73 +139,26 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
+    /// `req` without its URL, which `origin` and `path` stand for.
     pub(crate) fn new(
         req: OutgoingRequest,
+        origin: Origin,
+        path: PathAndQuery,
         default_timeout: Duration,
         user_agent: Option<&HeaderValue>,
     ) -> Result<Self, Failure> {
         let OutgoingRequest {
             method,
-            url,
+            url: _,
             headers,
             body,
             timeout,
             discard_body,
         } = req;
-        let url = if url.bytes().any(needs_escape) {
-            escape_url(&url)
-        } else {
-            url
-        };
-        let uri = Uri::try_from(url)
-            .map_err(|e| Failure::new(ErrorKind::InvalidUrl, format!("invalid URL: {e}")))?;
-        let parts = uri.into_parts();
-        let tls = match parts.scheme.as_ref().map(Scheme::as_str) {
-            Some(s) if s.eq_ignore_ascii_case("http") => false,
-            Some(s) if s.eq_ignore_ascii_case("https") => true,
-            Some(s) => {
-                return Err(Failure::new(
-                    ErrorKind::InvalidUrl,
-                    format!("unsupported URL scheme {s:?} (only http and https)"),
-                ));
-            }
-            None => {
-                return Err(Failure::new(
-                    ErrorKind::InvalidUrl,
-                    "invalid URL: not absolute (expected http:// or https://)",
-                ));
-            }
-        };
-        let authority = match parts.authority {
-            Some(a) if !a.host().is_empty() => a,
-            _ => return Err(Failure::new(ErrorKind::InvalidUrl, "invalid URL: no host")),
-        };
-        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let path = match parts.path_and_query {
-            // `http://h?q` has no path; the request target needs one.
-            Some(pq) if !pq.as_str().starts_with('/') => {
-                PathAndQuery::try_from(format!("/{}", pq.as_str()))
-                    .map_err(|e| Failure::new(ErrorKind::InvalidUrl, format!("invalid URL: {e}")))?
-            }
-            Some(pq) => pq,
-            None => PathAndQuery::from_static("/"),
-        };
-        let (userinfo, host_port) = match authority.as_str().rsplit_once('@') {
-            Some((user, host)) => (Some(user), host),
-            None => (None, authority.as_str()),
-        };
-        let host_header = HeaderValue::from_str(host_port)
-            .map_err(|_| Failure::new(ErrorKind::InvalidUrl, "invalid URL: bad host"))?;
-        let basic_auth = userinfo.map(basic_auth);
-
         let mut prepared = Prepared {
             method,
-            tls,
-            authority,
-            port,
+            origin,
             path,
-            host_header,
-            basic_auth,
             headers,
             body,
             timeout: timeout.unwrap_or(default_timeout),
@@ -109,11 +170,7 @@ impl Prepared {
     }
 
     pub(crate) fn target(&self) -> Target<'_> {
-        Target {
-            host: self.authority.host(),
-            port: self.port,
-            tls: self.tls,
-        }
+        self.origin.target()
     }
 
     /// Whether the request may be sent again after it was written to a
@@ -147,7 +204,7 @@ impl Prepared {
             .iter()
             .any(|(k, _)| k.eq_ignore_ascii_case("host"))
         {
-            h.insert(header::HOST, self.host_header.clone());
+            h.insert(header::HOST, self.origin.host_header.clone());
         }
         for (k, v) in &self.headers {
             let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
@@ -166,7 +223,7 @@ impl Prepared {
         {
             h.insert(header::USER_AGENT, ua.clone());
         }
-        if let Some(auth) = &self.basic_auth
+        if let Some(auth) = &self.origin.basic_auth
             && !h.contains_key(header::AUTHORIZATION)
         {
             h.insert(header::AUTHORIZATION, auth.clone());
@@ -289,6 +346,41 @@ mod tests {
         assert_eq!(percent_decode("a%20b%3Ac"), b"a b:c");
         assert_eq!(percent_decode("100%"), b"100%");
         assert_eq!(percent_decode("%zz"), b"%zz");
+    }
+
+    #[test]
+    fn a_known_origin_yields_only_the_path() {
+        let split = split_url("http://u:p@h:8080/a?b=1#f").unwrap();
+        let prefix = split.prefix.as_deref().unwrap();
+        assert_eq!(prefix, "http://u:p@h:8080");
+        assert_eq!(split.path.as_str(), "/a?b=1");
+        assert_eq!(
+            path_after("http://u:p@h:8080/x?y#z", prefix)
+                .unwrap()
+                .as_str(),
+            "/x?y"
+        );
+        // Another port that begins with the same digits, another host,
+        // another user, a path that needs escaping, or no path at all: the
+        // whole URL is parsed again.
+        for other in [
+            "http://u:p@h:80801/x",
+            "http://u:p@h:8080.evil/x",
+            "http://u:p@h:8080@x/y",
+            "http://u:p@h:8080/a b",
+            "http://u:p@h:8080?q",
+            "http://u:p@h:8080",
+            "https://u:p@h:8080/x",
+        ] {
+            assert!(path_after(other, prefix).is_none(), "{other}");
+        }
+        // A query without a path is rewritten, so its text is not reused.
+        assert!(split_url("http://h?q").unwrap().prefix.is_none());
+        let bare = split_url("http://h").unwrap();
+        assert_eq!(
+            (bare.prefix.as_deref(), bare.path.as_str()),
+            (Some("http://h"), "/")
+        );
     }
 
     #[test]

@@ -435,6 +435,16 @@ async fn timeout_bounds_the_exchange_and_drops_the_connection() {
             .await
             .unwrap();
         assert_eq!(server.accepted(), 2);
+
+        // The client's one timer, fired once and pushed later since, still
+        // bounds the next slow request.
+        let started = Instant::now();
+        let slow = OutgoingRequest {
+            timeout: Some(Duration::from_millis(200)),
+            ..OutgoingRequest::get(server.url("/slow"))
+        };
+        assert_eq!(c.send(slow).await.unwrap_err().kind, ErrorKind::Timeout);
+        assert!(started.elapsed() < Duration::from_secs(3));
     })
     .await;
 }
@@ -718,6 +728,43 @@ async fn unresolvable_name_is_a_dns_error() {
 /// The body of a successful response, as text.
 async fn get(c: &mut VuHttpClient, req: OutgoingRequest) -> String {
     String::from_utf8(c.send(req).await.unwrap().body.to_vec()).unwrap()
+}
+
+/// The client remembers the last origin; every URL must still go where it
+/// says, with its own Host and credentials.
+#[tokio::test(flavor = "current_thread")]
+async fn each_request_goes_to_its_own_origin() {
+    local(async {
+        let a = hyper_server(None, echo).await;
+        let b = hyper_server(None, echo).await;
+        let mut c = client();
+        for (url, line, host) in [
+            (a.url("/one"), "GET /one\n", a.addr),
+            (a.url("/two?x=1"), "GET /two?x=1\n", a.addr),
+            (b.url("/three"), "GET /three\n", b.addr),
+            (a.url("/four"), "GET /four\n", a.addr),
+        ] {
+            let text = get(&mut c, OutgoingRequest::get(url)).await;
+            assert!(text.starts_with(line), "{text}");
+            assert!(text.contains(&format!("\nhost: {host}\n")), "{text}");
+        }
+        let with_user = format!("http://user:pw@{}/auth", a.addr);
+        let text = get(&mut c, OutgoingRequest::get(with_user.clone())).await;
+        assert!(text.contains("\nauthorization: Basic "), "{text}");
+        let text = get(
+            &mut c,
+            OutgoingRequest::get(with_user.replace("/auth", "/again")),
+        )
+        .await;
+        assert!(text.contains("\nauthorization: Basic "), "{text}");
+        let text = get(&mut c, OutgoingRequest::get(a.url("/anon"))).await;
+        assert!(
+            text.starts_with("GET /anon\n") && !text.contains("authorization"),
+            "{text}"
+        );
+        assert_eq!((a.accepted(), b.accepted()), (1, 1));
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "current_thread")]
