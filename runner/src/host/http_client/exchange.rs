@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
@@ -188,7 +188,7 @@ async fn receive(
         }
         Bytes::new()
     } else {
-        body.collect().await.map_err(body_error)?.to_bytes()
+        read_body(&mut body).await.map_err(body_error)?
     };
     rec.t_end = ns_since(rec.epoch);
     let keep = !conn.sender.is_closed() && !asks_to_close(&parts.headers);
@@ -198,6 +198,30 @@ async fn receive(
         body,
         conn: keep.then_some(conn),
     })
+}
+
+/// The body's data in one piece. A body that arrives in one frame (a small
+/// one usually does) is kept as it came, with no queue of frames to gather
+/// it (as `collect` has). Trailers are not kept.
+async fn read_body(body: &mut Incoming) -> Result<Bytes, hyper::Error> {
+    let mut first = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue;
+        };
+        match &mut joined {
+            Some(all) => all.extend_from_slice(&data),
+            None if first.is_empty() => first = data,
+            None => {
+                let mut all = BytesMut::with_capacity(first.len() + data.len());
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                joined = Some(all);
+            }
+        }
+    }
+    Ok(joined.map_or(first, BytesMut::freeze))
 }
 
 fn asks_to_close(headers: &HeaderMap) -> bool {

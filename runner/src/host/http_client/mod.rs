@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hyper::Method;
 use hyper::header::{HeaderMap, HeaderValue};
+use hyper::http::uri::PathAndQuery;
 use tokio::time::Sleep;
 
 use self::connect::{Conn, Failure};
@@ -421,28 +422,37 @@ impl VuHttpClient {
 
     /// Checks `req` and its host; returns it with its origin's pool id.
     fn prepare(&mut self, mut req: OutgoingRequest) -> Result<(Prepared, usize), Failure> {
-        let url = std::mem::take(&mut req.url);
-        let cached = self
-            .last
-            .as_ref()
-            .and_then(|last| Some((path_after(&url, &last.prefix)?, last)));
-        let (origin, path, pool) = match cached {
-            Some((path, last)) => (last.origin.clone(), path, last.pool),
-            None => {
-                let split = split_url(&url)?;
-                let target = split.origin.target();
-                self.config.hosts.check(&target)?;
-                let pool = self.pools.origin(target.tls, target.host, target.port);
-                if let Some(prefix) = split.prefix {
-                    self.last = Some(LastOrigin {
-                        prefix,
-                        origin: split.origin.clone(),
-                        pool,
-                    });
+        let mut url = std::mem::take(&mut req.url);
+        if let Some(last) = &self.last {
+            url = match path_after(url, &last.prefix) {
+                Ok(path) => {
+                    let (origin, pool) = (last.origin.clone(), last.pool);
+                    return self.prepared(req, origin, path, pool);
                 }
-                (split.origin, split.path, pool)
-            }
-        };
+                Err(url) => url,
+            };
+        }
+        let split = split_url(&url)?;
+        let target = split.origin.target();
+        self.config.hosts.check(&target)?;
+        let pool = self.pools.origin(target.tls, target.host, target.port);
+        if let Some(prefix) = split.prefix {
+            self.last = Some(LastOrigin {
+                prefix,
+                origin: split.origin.clone(),
+                pool,
+            });
+        }
+        self.prepared(req, split.origin, split.path, pool)
+    }
+
+    fn prepared(
+        &self,
+        req: OutgoingRequest,
+        origin: Origin,
+        path: PathAndQuery,
+        pool: usize,
+    ) -> Result<(Prepared, usize), Failure> {
         let prep = Prepared::new(
             req,
             origin,

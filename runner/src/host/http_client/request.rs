@@ -114,14 +114,20 @@ pub(crate) fn split_url(url: &str) -> Result<SplitUrl, Failure> {
 }
 
 /// The request target of `url` if it has `prefix` (a URL's text up to the
-/// end of its authority, see [`SplitUrl::prefix`]) and a path that
-/// needs no escaping; `None` sends the caller to [`split_url`].
-pub(crate) fn path_after(url: &str, prefix: &str) -> Option<PathAndQuery> {
-    let rest = url.strip_prefix(prefix)?;
-    if !rest.starts_with('/') || rest.bytes().any(needs_escape) {
-        return None;
+/// end of its authority, see [`SplitUrl::prefix`]) and a path that needs
+/// no escaping; else `url` back, for [`split_url`].
+pub(crate) fn path_after(url: String, prefix: &str) -> Result<PathAndQuery, String> {
+    let fits = url
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.starts_with('/') && !rest.bytes().any(needs_escape));
+    if !fits {
+        return Err(url);
     }
-    PathAndQuery::try_from(rest).ok()
+    // The path shares the URL's buffer: one allocation to share it and none
+    // to copy it, here or when the request is built from it.
+    let whole = Bytes::from(url);
+    PathAndQuery::from_maybe_shared(whole.slice(prefix.len()..))
+        .map_err(|_| String::from_utf8_lossy(&whole).into_owned())
 }
 
 /// A validated request, ready to be (re)built for a connection.
@@ -355,7 +361,7 @@ mod tests {
         assert_eq!(prefix, "http://u:p@h:8080");
         assert_eq!(split.path.as_str(), "/a?b=1");
         assert_eq!(
-            path_after("http://u:p@h:8080/x?y#z", prefix)
+            path_after("http://u:p@h:8080/x?y#z".into(), prefix)
                 .unwrap()
                 .as_str(),
             "/x?y"
@@ -372,7 +378,7 @@ mod tests {
             "http://u:p@h:8080",
             "https://u:p@h:8080/x",
         ] {
-            assert!(path_after(other, prefix).is_none(), "{other}");
+            assert_eq!(path_after(other.into(), prefix), Err(other.into()));
         }
         // A query without a path is rewritten, so its text is not reused.
         assert!(split_url("http://h?q").unwrap().prefix.is_none());
