@@ -160,7 +160,7 @@ async fn open(
     // Handshake bytes count toward the request that opened the connection.
     rec.use_conn(&stats, true);
     connect::dial(
-        &prep.target(),
+        &prep.origin.target(),
         &ctx.config.tls,
         stats,
         deadline,

@@ -16,9 +16,9 @@ use super::{ErrorKind, OutgoingRequest};
 /// headers they imply.
 #[derive(Clone)]
 pub(crate) struct Origin {
-    pub(crate) tls: bool,
+    tls: bool,
     authority: Authority,
-    pub(crate) port: u16,
+    port: u16,
     host_header: HeaderValue,
     basic_auth: Option<HeaderValue>,
 }
@@ -173,10 +173,6 @@ impl Prepared {
         };
         prepared.request = Some(prepared.build(user_agent)?);
         Ok(prepared)
-    }
-
-    pub(crate) fn target(&self) -> Target<'_> {
-        self.origin.target()
     }
 
     /// Whether the request may be sent again after it was written to a
