@@ -209,9 +209,10 @@ impl Shard {
         tags: &mut [(&str, &str)],
         value: f64,
     ) {
-        tags::encode(&mut self.key, tags);
-        self.key.insert(0, NAME_SEP);
-        self.key.insert_str(0, metric);
+        self.key.clear();
+        self.key.push_str(metric);
+        self.key.push(NAME_SEP);
+        tags::encode_onto(&mut self.key, tags);
         let data = match self.other.get_mut(self.key.as_str()) {
             Some(data) => data,
             None => self

@@ -123,14 +123,21 @@ pub fn scenario_tags<'a>(scenario: &'a str, tags: &'a [(String, String)]) -> Tag
 /// Sorts `pairs` in place; for duplicate keys the last one wins.
 pub fn encode(buf: &mut String, pairs: &mut [(&str, &str)]) {
     buf.clear();
+    encode_onto(buf, pairs);
+}
+
+/// As [`encode`], appended to what `buf` already holds (a metric name, say,
+/// which would otherwise be shifted in front of the tags).
+pub fn encode_onto(buf: &mut String, pairs: &mut [(&str, &str)]) {
     // Stable sort keeps insertion order among equal keys, so "last wins" holds.
     pairs.sort_by(|a, b| a.0.cmp(b.0));
+    let mut first = true;
     for i in 0..pairs.len() {
         let (k, v) = pairs[i];
         if pairs.get(i + 1).is_some_and(|next| next.0 == k) || k.is_empty() {
             continue;
         }
-        if !buf.is_empty() {
+        if !std::mem::take(&mut first) {
             buf.push(SEP);
         }
         push_clean(buf, k, true);

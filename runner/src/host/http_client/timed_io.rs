@@ -128,12 +128,20 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for CountingIo<T> {
         Poll::Ready(Ok(n))
     }
 
+    /// A request without a body (or a lone TLS record) is one slice: it goes
+    /// out with `send(2)`, which skips the iovec import and the VFS layer
+    /// that `writev(2)` takes (about 0.5 us per request on loopback). Head
+    /// and body still leave in one `writev`, without copying the body.
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let n = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, bufs))?;
+        let mut filled = bufs.iter().filter(|b| !b.is_empty());
+        let n = match (filled.next(), filled.next()) {
+            (Some(only), None) => ready!(Pin::new(&mut self.inner).poll_write(cx, only))?,
+            _ => ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, bufs))?,
+        };
         IoStats::add(&self.stats.written, n);
         Poll::Ready(Ok(n))
     }
@@ -236,5 +244,78 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// Remembers how it was written to; accepts everything.
+    #[derive(Default)]
+    struct Calls {
+        single: Vec<Vec<u8>>,
+        vectored: Vec<usize>,
+    }
+
+    impl AsyncWrite for Calls {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.single.push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[io::IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            self.vectored.push(bufs.len());
+            Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn one_filled_slice_is_a_plain_write_and_more_stay_vectored() {
+        let stats = IoStats::new(Instant::now());
+        let mut io = CountingIo::new(Calls::default(), stats.clone());
+        let head = b"GET /ok HTTP/1.1\r\n\r\n".as_slice();
+        let body = b"payload".as_slice();
+
+        // A head alone, even among empty slices, is a plain write.
+        let n = io
+            .write_vectored(&[io::IoSlice::new(&[]), io::IoSlice::new(head)])
+            .await
+            .unwrap();
+        assert_eq!(n, head.len());
+        assert_eq!(io.inner.single, vec![head.to_vec()]);
+        assert!(io.inner.vectored.is_empty());
+
+        // Head and body go out together, uncopied.
+        let n = io
+            .write_vectored(&[io::IoSlice::new(head), io::IoSlice::new(body)])
+            .await
+            .unwrap();
+        assert_eq!(n, head.len() + body.len());
+        assert_eq!(io.inner.vectored, vec![2]);
+        assert_eq!(io.inner.single.len(), 1);
+
+        assert_eq!(stats.written(), (2 * head.len() + body.len()) as u64);
     }
 }
