@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# User-space instructions per request, counted by valgrind's callgrind:
+# wasm-slo against wrk and oha on the same nginx, as in bench/peers.sh. Timed
+# figures on a shared machine move by 5-10 % from run to run; instruction
+# counts move by about 1 %, so this is the measure for comparing two builds
+# or for judging a change too small to time.
+#
+# Each tool runs twice under callgrind, with N and 2N requests (wrk, which
+# runs for a duration, with 2 s and 4 s), and the difference is divided by
+# the difference in requests: start-up, compilation and shutdown cancel out.
+# Printed and written as Markdown to bench/results/instructions-<date>.md.
+# Kernel time is not counted (it is the same for every tool: one send and one
+# recv per request); valgrind serialises threads, so this is work, not time.
+#
+#   bench/instructions.sh                  # wasm-slo and wrk
+#   bench/instructions.sh --with-oha       # also oha (built by peers.sh --with-oha)
+#   bench/instructions.sh --requests 5000  # shorter (default 20000)
+#   bench/instructions.sh --no-install     # use what is installed, or fail
+#
+# Options:
+#   --requests N        requests in the shorter run (default 20000)
+#   --with-oha          include oha (bench/.tools/bin/oha; built if missing)
+#   --no-install        do not install or build anything missing
+#
+# Installs when missing: valgrind, wrk and nginx from Debian's packages; the
+# wasm32-wasip2 Rust target through rustup; with --with-oha oha from
+# crates.io. Only 127.0.0.1 is ever targeted. Takes about 5 minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+requests=20000
+with_oha=no
+install=yes
+probe_profile=release
+
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+
+while (($#)); do
+  case "$1" in
+    --requests) [ $# -ge 2 ] || die "--requests needs a value"; requests=$2; shift 2 ;;
+    --requests=*) requests=${1#*=}; shift ;;
+    --with-oha) with_oha=yes; shift ;;
+    --no-install) install=no; shift ;;
+    -h | --help) usage ;;
+    *) die "unknown option: $1 (see --help)" ;;
+  esac
+done
+requests=$(int_in --requests "$requests" 1000 1000000)
+
+need_two_cpus
+need_base
+need_pkg valgrind valgrind
+need_pkg wrk wrk
+oha=""
+if [ "$with_oha" = yes ]; then
+  oha=$root/bench/.tools/bin/oha
+  if ! [ -x "$oha" ]; then
+    [ "$install" = yes ] || die "oha is not built yet (bench/.tools/bin/oha); drop --no-install to build it"
+    say "building oha from crates.io (cargo install oha --locked, at low priority; takes minutes)"
+    nice -n 10 cargo install oha --locked --root "$root/bench/.tools" >&2 ||
+      die "cargo install oha failed (see above); run without --with-oha to skip oha"
+  fi
+fi
+build
+unset RUST_BACKTRACE
+start_nginx >/dev/null
+
+# counted NAME CMD...: runs CMD under callgrind; prints the instructions.
+counted() {
+  local name=$1
+  shift
+  valgrind --tool=callgrind --callgrind-out-file="$work/$name.cg" "$@" \
+    >"$work/$name.out" 2>"$work/$name.err" ||
+    die "$name failed under valgrind: $(tail -n 3 "$work/$name.err")"
+  sed -n 's/^summary: //p' "$work/$name.cg"
+}
+
+# per_request I1 R1 I2 R2: marginal instructions per request.
+per_request() {
+  awk -v i1="$1" -v r1="$2" -v i2="$3" -v r2="$4" 'BEGIN {
+    if (r2 <= r1) { print "n/a"; exit }
+    printf "%.0f", (i2 - i1) / (r2 - r1)
+  }'
+}
+
+rows=()
+
+slo_run() { # slo_run NAME VUS ITERATIONS
+  counted "$1" "$slo" run "$probe" -e "BASE_URL=$base_url/" --flow fast --vus "$2" \
+    --iterations "$3" --workers 1 -q --out "json=$work/$1.json"
+}
+say "wasm-slo: $requests and $((2 * requests)) requests (and a first run that fills valgrind's compile cache)"
+# Under valgrind the CPU looks different, so the first run compiles anew.
+slo_run slo-warm 1 1 >/dev/null
+i1=$(slo_run slo-1 64 "$requests")
+i2=$(slo_run slo-2 64 "$((2 * requests))")
+r1=$(jq -r '.endpoints.all.total_requests' "$work/slo-1.json")
+r2=$(jq -r '.endpoints.all.total_requests' "$work/slo-2.json")
+rows+=("wasm-slo $(per_request "$i1" "$r1" "$i2" "$r2")")
+
+say "wrk: 2 s and 4 s"
+i1=$(counted wrk-1 wrk -t1 -c64 -d2s "$base_url/ok")
+r1=$(awk '/requests in/ { print $1; exit }' "$work/wrk-1.out")
+i2=$(counted wrk-2 wrk -t1 -c64 -d4s "$base_url/ok")
+r2=$(awk '/requests in/ { print $1; exit }' "$work/wrk-2.out")
+rows+=("wrk $(per_request "$i1" "$r1" "$i2" "$r2")")
+
+if [ -n "$oha" ]; then
+  say "oha: $requests and $((2 * requests)) requests"
+  i1=$(counted oha-1 "$oha" -c 64 -n "$requests" --no-tui --output-format json "$base_url/ok")
+  r1=$(jq '[.statusCodeDistribution[]] | add' "$work/oha-1.out")
+  i2=$(counted oha-2 "$oha" -c 64 -n "$((2 * requests))" --no-tui --output-format json "$base_url/ok")
+  r2=$(jq '[.statusCodeDistribution[]] | add' "$work/oha-2.out")
+  rows+=("oha $(per_request "$i1" "$r1" "$i2" "$r2")")
+fi
+
+ours=${rows[0]#* }
+day=$(date -u +%Y-%m-%d)
+md=$root/bench/results/instructions-$day.md
+{
+  echo "# User-space instructions per request (callgrind), $day"
+  echo
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); nproc: $(nproc); $(valgrind --version)"
+  echo "- nginx 1 worker on CPU 0, \`location /ok { return 200 \"ok\"; }\`; 64 connections"
+  echo "- wasm-slo: probe \`fast\` flow (one GET and a check per iteration), --workers 1, $requests and $((2 * requests)) iterations"
+  echo "- wrk: -t1 -c64, 2 s and 4 s; oha: -c 64 -n $requests and $((2 * requests))"
+  echo
+  echo "| tool | instructions/request | wasm-slo / tool |"
+  echo "|---|---:|---:|"
+  for row in "${rows[@]}"; do
+    read -r tool n <<<"$row"
+    echo "| $tool | $n | $(awk -v a="$ours" -v b="$n" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "n/a" }') |"
+  done
+  echo
+  echo "Per request: (instructions of the longer run - the shorter's) / (requests of the longer - the shorter's). Kernel time is not counted."
+} >"$md"
+echo
+cat "$md"
+echo
+say "written to ${md#"$root"/}"
