@@ -54,15 +54,7 @@ need_base
 need_pkg valgrind valgrind
 need_pkg wrk wrk
 oha=""
-if [ "$with_oha" = yes ]; then
-  oha=$root/bench/.tools/bin/oha
-  if ! [ -x "$oha" ]; then
-    [ "$install" = yes ] || die "oha is not built yet (bench/.tools/bin/oha); drop --no-install to build it"
-    say "building oha from crates.io (cargo install oha --locked, at low priority; takes minutes)"
-    nice -n 10 cargo install oha --locked --root "$root/bench/.tools" >&2 ||
-      die "cargo install oha failed (see above); run without --with-oha to skip oha"
-  fi
-fi
+[ "$with_oha" = no ] || need_oha
 build
 unset RUST_BACKTRACE
 start_nginx >/dev/null

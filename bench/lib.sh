@@ -79,6 +79,17 @@ need_base() {
   need_pkg curl curl
 }
 
+# need_oha: sets oha to bench/.tools/bin/oha, built from crates.io when
+# missing (the scripts' --with-oha).
+need_oha() {
+  oha=$root/bench/.tools/bin/oha
+  [ -x "$oha" ] && return
+  [ "$install" = yes ] || die "oha is not built yet (bench/.tools/bin/oha); drop --no-install to build it"
+  say "building oha from crates.io (cargo install oha --locked, at low priority; takes minutes)"
+  nice -n 10 cargo install oha --locked --root "$root/bench/.tools" >&2 ||
+    die "cargo install oha failed (see above); run without --with-oha to skip oha"
+}
+
 # build: the wasm32-wasip2 target, then release builds; sets slo and probe.
 # The probe is built with the cargo profile $probe_profile (default
 # release): `guest` is the workspace's profile for scenarios (opt-level "s",
