@@ -120,7 +120,55 @@ pub struct Shard {
     pub kind_conflicts: u64,
     /// Iterations started (completed or not).
     pub iterations_started: u64,
-    key: String,
+    keys: KeyCache,
+}
+
+/// Canonical keys by the tag lists as samples bring them (unsorted, with
+/// any duplicates). A VU's samples repeat a few lists, and finding one by
+/// its raw bytes skips sorting, scanning and encoding it again.
+#[derive(Debug, Default)]
+struct KeyCache {
+    /// The list being looked up: each string as its length, then its bytes,
+    /// so that no two different lists read the same.
+    raw: Vec<u8>,
+    keys: HashMap<Box<[u8]>, Box<str>>,
+}
+
+/// Lists a thread remembers before its cache starts over: bounds the cache
+/// (to a few hundred KiB) when tags take ever new values.
+const KEY_CACHE_MAX: usize = 1024;
+
+impl KeyCache {
+    /// The canonical key of `pairs`, after `metric` and [`NAME_SEP`] when a
+    /// metric is given. Sorts `pairs` when it has to encode them.
+    fn key(&mut self, metric: Option<&str>, pairs: &mut [(&str, &str)]) -> &str {
+        let raw = &mut self.raw;
+        raw.clear();
+        raw.push(u8::from(metric.is_some()));
+        let mut push = |s: &str| {
+            raw.extend_from_slice(&s.len().to_le_bytes());
+            raw.extend_from_slice(s.as_bytes());
+        };
+        if let Some(metric) = metric {
+            push(metric);
+        }
+        for (k, v) in pairs.iter() {
+            push(k);
+            push(v);
+        }
+        if self.keys.len() >= KEY_CACHE_MAX && !self.keys.contains_key(self.raw.as_slice()) {
+            self.keys.clear();
+        }
+        self.keys.entry_ref(self.raw.as_slice()).or_insert_with(|| {
+            let mut key = String::new();
+            if let Some(metric) = metric {
+                key.push_str(metric);
+                key.push(NAME_SEP);
+            }
+            tags::encode_onto(&mut key, pairs);
+            key.into_boxed_str()
+        })
+    }
 }
 
 /// Separates the metric name from its tags in [`Shard::other`] keys.
@@ -136,12 +184,12 @@ impl Shard {
     }
 
     fn record_http(&mut self, tags: &mut [(&str, &str)], s: &HttpSample) {
-        tags::encode(&mut self.key, tags);
-        let series = match self.http.get_mut(self.key.as_str()) {
+        let key = self.keys.key(None, tags);
+        let series = match self.http.get_mut(key) {
             Some(series) => series,
             None => self
                 .http
-                .entry(Box::from(self.key.as_str()))
+                .entry(Box::from(key))
                 .or_insert_with(HttpSeries::new),
         };
         series.reqs += 1;
@@ -170,12 +218,12 @@ impl Shard {
         start_delay: Option<Duration>,
         outcome: IterationOutcome,
     ) {
-        tags::encode(&mut self.key, tags);
-        let series = match self.iterations.get_mut(self.key.as_str()) {
+        let key = self.keys.key(None, tags);
+        let series = match self.iterations.get_mut(key) {
             Some(series) => series,
             None => self
                 .iterations
-                .entry(Box::from(self.key.as_str()))
+                .entry(Box::from(key))
                 .or_insert_with(|| IterationSeries {
                     count: 0,
                     errors: 0,
@@ -209,15 +257,12 @@ impl Shard {
         tags: &mut [(&str, &str)],
         value: f64,
     ) {
-        self.key.clear();
-        self.key.push_str(metric);
-        self.key.push(NAME_SEP);
-        tags::encode_onto(&mut self.key, tags);
-        let data = match self.other.get_mut(self.key.as_str()) {
+        let key = self.keys.key(Some(metric), tags);
+        let data = match self.other.get_mut(key) {
             Some(data) => data,
             None => self
                 .other
-                .entry(Box::from(self.key.as_str()))
+                .entry(Box::from(key))
                 .or_insert_with(|| MetricData::new(kind, is_time)),
         };
         if data.kind() == kind {
@@ -280,8 +325,8 @@ pub fn record_other(
 pub fn take_shard() -> Shard {
     SHARD.with_borrow_mut(|s| {
         let mut fresh = Shard::default();
-        // Keep the key buffer's capacity on the thread.
-        std::mem::swap(&mut fresh.key, &mut s.key);
+        // The key cache stays with the thread.
+        std::mem::swap(&mut fresh.keys, &mut s.keys);
         std::mem::replace(s, fresh)
     })
 }
@@ -297,6 +342,66 @@ pub fn split_other_key(key: &str) -> (&str, TagSet) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample() -> HttpSample {
+        HttpSample {
+            duration: Duration::from_millis(3),
+            ..HttpSample::default()
+        }
+    }
+
+    #[test]
+    fn reordered_and_repeated_tag_lists_share_their_series() {
+        let mut shard = Shard::default();
+        shard.record_http(&mut [("name", "a"), ("status", "200")], &sample());
+        shard.record_http(&mut [("status", "200"), ("name", "a")], &sample());
+        // Last one wins among duplicates, cached or not.
+        for _ in 0..2 {
+            shard.record_http(
+                &mut [("name", "x"), ("status", "200"), ("name", "a")],
+                &sample(),
+            );
+        }
+        shard.record_http(&mut [("name", "a"), ("status", "500")], &sample());
+        let ok = TagSet::from_pairs([("name", "a"), ("status", "200")]);
+        assert_eq!(shard.http.len(), 2);
+        assert_eq!(shard.http[ok.as_str()].reqs, 4);
+    }
+
+    #[test]
+    fn tag_lists_that_run_together_alike_stay_apart() {
+        let mut shard = Shard::default();
+        shard.record_http(&mut [("ab", "c")], &sample());
+        shard.record_http(&mut [("a", "bc")], &sample());
+        shard.record_other("ab", MetricKind::Counter, false, &mut [("c", "d")], 1.0);
+        shard.record_other("a", MetricKind::Counter, false, &mut [("bc", "d")], 1.0);
+        shard.record_other("a", MetricKind::Counter, false, &mut [("b", "cd")], 1.0);
+        assert_eq!(shard.http.len(), 2);
+        assert_eq!(shard.other.len(), 3);
+        for (key, data) in &shard.other {
+            let (name, tags) = split_other_key(key);
+            assert!(name == "ab" || name == "a", "{key:?}");
+            assert_eq!(tags.pairs().count(), 1, "{key:?}");
+            assert!(matches!(data, MetricData::Counter { .. }));
+        }
+    }
+
+    #[test]
+    fn the_key_cache_starts_over_when_full_and_keys_stay_canonical() {
+        let mut shard = Shard::default();
+        let values: Vec<String> = (0..KEY_CACHE_MAX + 10).map(|i| i.to_string()).collect();
+        for round in 0..2 {
+            for v in &values {
+                shard.record_http(&mut [("status", "200"), ("name", v)], &sample());
+                assert!(shard.keys.keys.len() <= KEY_CACHE_MAX);
+            }
+            assert_eq!(shard.http.len(), values.len(), "round {round}");
+        }
+        for v in &values {
+            let key = TagSet::from_pairs([("name", v.as_str()), ("status", "200")]);
+            assert_eq!(shard.http[key.as_str()].reqs, 2, "{v}");
+        }
+    }
 
     #[test]
     fn samples_with_equal_tags_share_a_series_and_take_empties() {
