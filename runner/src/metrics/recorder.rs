@@ -134,8 +134,9 @@ struct KeyCache {
     keys: HashMap<Box<[u8]>, Box<str>>,
 }
 
-/// Lists a thread remembers before its cache starts over: bounds the cache
-/// (to a few hundred KiB) when tags take ever new values.
+/// Lists a thread remembers before its cache starts over, so tags that take
+/// ever new values cannot grow it (1,024 lists of usual tags are a few
+/// hundred KiB).
 const KEY_CACHE_MAX: usize = 1024;
 
 impl KeyCache {
