@@ -24,7 +24,8 @@
 #
 # Installs when missing: valgrind, wrk and nginx from Debian's packages; the
 # wasm32-wasip2 Rust target through rustup; with --with-oha oha from
-# crates.io. Only 127.0.0.1 is ever targeted. Takes about 5 minutes.
+# crates.io. Only 127.0.0.1 is ever targeted. Takes about 2 minutes once
+# built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
