@@ -165,29 +165,34 @@ impl Trend {
         } else {
             0.0
         };
-        // Auto-resizing histogram: recording cannot fail for u64 values.
-        let _ = self.hist.record((value * TREND_SCALE).round() as u64);
-        self.sum += value;
-        self.min = self.min.min(value);
-        self.max = self.max.max(value);
+        self.observe((value * TREND_SCALE).round() as u64, value);
     }
 
     /// Records a duration, in milliseconds.
     pub fn record_duration(&mut self, d: std::time::Duration) {
         // Integer rounding to the histogram's unit (1 us): `f64::round` is a
-        // libm call on baseline x86-64, and requests record seven of these.
-        // Not `as_nanos()`: u128 arithmetic costs libcalls too.
+        // software call on baseline x86-64, and requests record seven of
+        // these. Not `as_nanos()`: u128 arithmetic costs calls too.
         let ns = d
             .as_secs()
             .saturating_mul(1_000_000_000)
             .saturating_add(u64::from(d.subsec_nanos()));
-        let _ = self
-            .hist
-            .record(ns.saturating_add(NANOS_PER_UNIT / 2) / NANOS_PER_UNIT);
-        let ms = d.as_secs() as f64 * 1e3 + f64::from(d.subsec_nanos()) / 1e6;
-        self.sum += ms;
-        self.min = self.min.min(ms);
-        self.max = self.max.max(ms);
+        let units = ns.saturating_add(NANOS_PER_UNIT / 2) / NANOS_PER_UNIT;
+        self.observe(
+            units,
+            d.as_secs() as f64 * 1e3 + f64::from(d.subsec_nanos()) / 1e6,
+        );
+    }
+
+    /// One observation: `units` of 1/[`TREND_SCALE`] for the histogram,
+    /// `value` exact for the sum, min and max.
+    #[inline]
+    fn observe(&mut self, units: u64, value: f64) {
+        // Auto-resizing histogram: recording cannot fail for u64 values.
+        let _ = self.hist.record(units);
+        self.sum += value;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
     }
 
     /// Adds `other`'s observations.
