@@ -7,12 +7,16 @@
 # results: iterations started against the schedule's total (the achieved
 # rate, in % of the target), dropped iterations, and the scheduling delay
 # (`iteration_start_delay`: actual start minus scheduled start) at p50, p90,
-# p99, p99.9 and max; plus generator CPU per iteration. Printed and written
-# as Markdown to bench/results/arrival-<date>.md.
+# p99, p99.9 and max; plus generator CPU per iteration and the most VUs the
+# pool held. Printed and written as Markdown to
+# bench/results/arrival-<date>.md, or arrival-<date>-<vus>-of-<max>-vus.md
+# for a pool other than the default.
 #
 # Usage:
 #   bench/arrival.sh                          # 20000 iterations/s for 10 s
 #   bench/arrival.sh --rate 5000 --duration 5s
+#   bench/arrival.sh --vus 5 --max-vus 1000   # a pool that has to grow
+#   bench/arrival.sh --vus 1000 --max-vus 1000  # far more VUs than needed
 #
 # Options:
 #   --rate N            iterations per second (default 20000)
@@ -79,7 +83,12 @@ started=$(metric "$json" iterations count)
 dropped=$(metric "$json" dropped_iterations count)
 delay() { jq -r --arg f "$1" '[.metrics[] | select(.name == "iteration_start_delay") | .values[$f]] | first // "n/a"' "$json"; }
 day=$(date -u +%Y-%m-%d)
-md=$root/bench/results/arrival-$day.md
+peak_vus=$(jq -r '[.intervals[].vus] | max // 0' "$json")
+if ((vus == 100 && max_vus == 100)); then
+  md=$root/bench/results/arrival-$day.md
+else
+  md=$root/bench/results/arrival-$day-$vus-of-$max_vus-vus.md
+fi
 {
   echo "# wasm-slo arrival-rate precision, $day"
   echo
@@ -88,14 +97,14 @@ md=$root/bench/results/arrival-$day.md
   echo "- nginx 1 worker on CPU 0; wasm-slo on CPU 1 (\`taskset -c 1\`), default workers"
   echo "- constant-arrival-rate $rate/s for ${duration}s, pre_allocated_vus $vus, max_vus $max_vus; probe flow \`fast\`"
   echo
-  echo "| target (/s) | planned | started | achieved (% of target) | dropped | delay p50 (ms) | p90 | p99 | p99.9 | max | CPU µs/iteration | peak RSS (MiB) |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| target (/s) | planned | started | achieved (% of target) | dropped | delay p50 (ms) | p90 | p99 | p99.9 | max | CPU µs/iteration | peak RSS (MiB) | most VUs |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   awk -v r="$rate" -v p="$planned" -v s="$started" -v d="$dropped" -v d50="$(delay 'p(50)')" -v d90="$(delay 'p(90)')" \
-    -v d99="$(delay 'p(99)')" -v d999="$(delay 'p(99.9)')" -v dmax="$(delay max)" -v u="$user" -v sy="$sys" -v m="$rss" \
-    'BEGIN { printf "| %d | %d | %d | %.2f | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.2f | %.1f |\n",
-             r, p, s, 100 * s / p, d, d50, d90, d99, d999, dmax, (u + sy) * 1e6 / s, m / 1024 }'
+    -v d99="$(delay 'p(99)')" -v d999="$(delay 'p(99.9)')" -v dmax="$(delay max)" -v u="$user" -v sy="$sys" -v m="$rss" -v pv="$peak_vus" \
+    'BEGIN { printf "| %d | %d | %d | %.2f | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.2f | %.1f | %d |\n",
+             r, p, s, 100 * s / p, d, d50, d90, d99, d999, dmax, (u + sy) * 1e6 / s, m / 1024, pv }'
   echo
-  echo "Delay is \`iteration_start_delay\`: when the iteration started minus when the schedule said it should."
+  echo "Delay is \`iteration_start_delay\`: when the iteration started minus when the schedule said it should. Most VUs: the most VUs alive at the end of a one-second interval."
 } >"$md"
 echo
 cat "$md"

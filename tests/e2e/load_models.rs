@@ -122,6 +122,50 @@ flow = "sleep"
     );
     let per_interval: u64 = r.intervals.iter().map(|i| i.dropped_iterations).sum();
     assert_eq!(per_interval as f64, dropped);
+    // The user is told once, as k6 does, not once per dropped start.
+    let warning = "scenario \"starved\" has all 2 of its VUs busy (max_vus)";
+    assert_eq!(run.stderr.matches(warning).count(), 1, "{}", run.stderr);
+}
+
+#[test]
+fn an_arrival_rate_pool_grows_to_what_the_load_needs() {
+    let srv = server();
+    let dir = tempfile::tempdir().unwrap();
+    // 50 starts/s of 200 ms iterations keep about 10 VUs busy; 1 is
+    // pre-allocated and up to 40 are allowed.
+    let cfg = options(
+        dir.path(),
+        r#"
+[scenarios.growing]
+executor = "constant-arrival-rate"
+rate = 50
+duration = "4s"
+pre_allocated_vus = 1
+max_vus = 40
+flow = "sleep"
+"#,
+    );
+    let (run, r, _d) = run_json(
+        &guest("probe"),
+        &srv.base_url(),
+        &["--config", &cfg, "-e", "PROBE_SLEEP_MS=200"],
+    );
+    run.expect_code(0);
+    let started: u64 = r.intervals.iter().map(|i| i.iterations_started).sum();
+    let dropped = value(&r, "dropped_iterations", &[], "count");
+    assert_eq!(
+        started as f64 + dropped,
+        200.0,
+        "started {started} + dropped {dropped}"
+    );
+    // Only the starts due while the pool was growing are dropped.
+    assert!(dropped <= 30.0, "{dropped} of 200 starts dropped");
+    let most = r.intervals.iter().map(|i| i.vus).max().unwrap_or(0);
+    assert!(
+        (10..40).contains(&most),
+        "the pool grew to {most} VUs; the load needs about 10"
+    );
+    assert!(!run.stderr.contains("max_vus"), "{}", run.stderr);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 pub mod closed;
 pub mod driver;
+pub mod idle_vus;
 pub mod open;
 pub mod vu;
 pub mod workers;

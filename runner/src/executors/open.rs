@@ -8,13 +8,23 @@
 //! sleeps with the OS's high-resolution timer: tokio's timer wheel has 1 ms
 //! granularity, so at 20,000 iterations/s it would make most starts up to a
 //! millisecond late. The pacer naps at least [`MIN_NAP`] at a time, so a
-//! start is late by at most that much (plus the kernel's wake-up).
+//! start is late by at most that much (plus the kernel's wake-up). Each start
+//! goes to the VU that went idle last ([`super::idle_vus`]).
+//!
+//! When a start finds no VU free, the pool grows toward `max_vus`, one VU at
+//! a time as k6 does: the next VU is spawned only once the last one is up.
+//! A VU is instantiated, and opens its first connection, on the same workers
+//! that run the load, so growing by one VU per dropped start made a short
+//! stall drop more starts, which spawned more VUs: at 20,000 starts/s with 5
+//! VUs pre-allocated and 1,000 allowed, the pool ran up to 1,000 and the
+//! schedule fell behind by 4 %.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::driver::Driver;
+use super::idle_vus::IdleVus;
 use super::vu::IterationSource;
 use crate::plan::Executor;
 
@@ -119,19 +129,19 @@ pub async fn drive(
     let Some(schedule) = ArrivalSchedule::of(executor) else {
         return;
     };
-    let (tx, rx) = async_channel::unbounded::<Instant>();
     let pool = Pool {
-        tickets: rx,
-        idle: Arc::new(AtomicU64::new(0)),
+        vus: IdleVus::new(),
+        starting: Arc::new(AtomicBool::new(false)),
         spawned: pre,
         max,
+        warned: false,
     };
     for _ in 0..pre {
-        d.spawn_vu(pool.source());
+        d.spawn_vu(pool.source(None));
     }
     // Like k6's init phase: pre-allocated VUs are ready before the first
     // iteration is due, so instantiation does not count as dropped load.
-    while pool.idle.load(Ordering::Acquire) < d.alive().min(pre) && d.alive() > 0 {
+    while (pool.vus.idle() as u64) < d.alive().min(pre) && d.alive() > 0 {
         if d.abort.reason().is_some() {
             break;
         }
@@ -146,7 +156,6 @@ pub async fn drive(
         d: d.clone(),
         schedule,
         t0,
-        tickets: tx,
         pool,
         dropped: dropped.clone(),
         cancelled: cancel.0.clone(),
@@ -165,8 +174,7 @@ pub async fn drive(
         panic!("the arrival-rate pacer thread panicked");
     }
     drop(cancel);
-    // The pacer dropped the sender: idle VUs see the closed channel and
-    // leave; busy ones get `grace`.
+    // The pacer closed the pool: idle VUs leave; busy ones get `grace`.
     d.stop(grace).await;
 }
 
@@ -181,19 +189,58 @@ impl Drop for CancelOnDrop {
 
 /// The scenario's VU pool as the pacer sees it.
 struct Pool {
-    tickets: async_channel::Receiver<Instant>,
-    /// VUs waiting for a ticket.
-    idle: Arc<AtomicU64>,
+    /// VUs waiting for a start.
+    vus: Arc<IdleVus>,
+    /// Raised while a VU spawned to grow the pool is starting.
+    starting: Arc<AtomicBool>,
     spawned: u64,
     max: u64,
+    /// Whether the user was told that the pool is at `max`.
+    warned: bool,
 }
 
 impl Pool {
-    fn source(&self) -> IterationSource {
+    fn source(&self, starting: Option<Starting>) -> IterationSource {
         IterationSource::Scheduled {
-            tickets: self.tickets.clone(),
-            idle: self.idle.clone(),
+            seat: self.vus.seat(),
+            starting,
         }
+    }
+
+    /// Whether the pool grows by one VU now, after a start found none free.
+    fn grow(&mut self) -> Growth {
+        if self.spawned >= self.max {
+            let first = !self.warned;
+            self.warned = true;
+            return Growth::Full { first };
+        }
+        if self.starting.swap(true, Ordering::AcqRel) {
+            return Growth::Busy;
+        }
+        self.spawned += 1;
+        Growth::Spawn(Starting(self.starting.clone()))
+    }
+}
+
+/// What a start that found no VU free does to the pool.
+#[derive(Debug)]
+enum Growth {
+    /// Spawn one more VU, which holds this until it is up.
+    Spawn(Starting),
+    /// Nothing: the VU spawned last is still starting.
+    Busy,
+    /// Nothing: the pool is at `max_vus` (`first` the first time).
+    Full { first: bool },
+}
+
+/// Held by a VU spawned to grow the pool until it first waits for a start,
+/// or ends without getting that far: then the pool may grow again.
+#[derive(Debug)]
+pub struct Starting(pub(super) Arc<AtomicBool>);
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -202,7 +249,6 @@ struct Pacer {
     d: Driver,
     schedule: ArrivalSchedule,
     t0: Instant,
-    tickets: async_channel::Sender<Instant>,
     pool: Pool,
     dropped: Arc<AtomicU64>,
     /// Set when the scenario's driver is gone.
@@ -219,30 +265,34 @@ const MIN_NAP: Duration = Duration::from_micros(200);
 impl Pacer {
     fn run(mut self) {
         precise_sleeps();
-        let d = &self.d;
         // The k-th iteration of this segment is the test's `nth(k)`.
         let mut k = 0u64;
-        while let Some(offset) = self.schedule.start_of(d.run.segment.nth(k)) {
+        while let Some(offset) = self.schedule.start_of(self.d.run.segment.nth(k)) {
             let at = self.t0 + offset;
             if !self.sleep_until(at) {
                 break;
             }
-            let free = self
-                .pool
-                .idle
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                .is_ok();
-            if free {
-                let _ = self.tickets.try_send(at);
-            } else {
+            if !self.pool.vus.hand(at) {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                if self.pool.spawned < self.pool.max {
-                    // Grow the pool for the iterations to come.
-                    d.spawn_vu(self.pool.source());
-                    self.pool.spawned += 1;
-                }
+                self.grow();
             }
             k += 1;
+        }
+    }
+
+    /// Adds a VU for the starts to come, if the pool may grow now.
+    fn grow(&mut self) {
+        match self.pool.grow() {
+            Growth::Spawn(starting) => {
+                let source = self.pool.source(Some(starting));
+                self.d.spawn_vu(source);
+            }
+            Growth::Full { first: true } => eprintln!(
+                "warning: scenario \"{}\" has all {} of its VUs busy (max_vus): \
+                 starts that find no VU free are dropped and counted in dropped_iterations",
+                self.d.scenario.name, self.pool.max
+            ),
+            Growth::Full { first: false } | Growth::Busy => {}
         }
     }
 
@@ -262,6 +312,13 @@ impl Pacer {
     }
 }
 
+impl Drop for Pacer {
+    /// However the pacer ends, idle VUs are told no more starts come.
+    fn drop(&mut self) {
+        self.pool.vus.close();
+    }
+}
+
 /// Asks the kernel to wake this thread on time rather than up to its
 /// default 50 us timer slack late.
 fn precise_sleeps() {
@@ -276,6 +333,38 @@ fn precise_sleeps() {
 mod tests {
     use super::*;
     use crate::plan::Stage;
+
+    fn pool(pre: u64, max: u64) -> Pool {
+        Pool {
+            vus: IdleVus::new(),
+            starting: Arc::new(AtomicBool::new(false)),
+            spawned: pre,
+            max,
+            warned: false,
+        }
+    }
+
+    #[test]
+    fn the_pool_grows_one_starting_vu_at_a_time_up_to_its_limit() {
+        let mut p = pool(1, 3);
+        let Growth::Spawn(first) = p.grow() else {
+            panic!("a pool below its limit grows")
+        };
+        // Starts dropped while that VU is starting add no more VUs.
+        for _ in 0..100 {
+            assert!(matches!(p.grow(), Growth::Busy));
+        }
+        assert_eq!(p.spawned, 2);
+        drop(first);
+        let Growth::Spawn(second) = p.grow() else {
+            panic!("once the VU is up the pool grows again")
+        };
+        drop(second);
+        assert_eq!(p.spawned, 3);
+        assert!(matches!(p.grow(), Growth::Full { first: true }));
+        assert!(matches!(p.grow(), Growth::Full { first: false }));
+        assert_eq!(p.spawned, 3);
+    }
 
     fn constant(rate: u64, secs: u64) -> ArrivalSchedule {
         ArrivalSchedule::of(&Executor::ConstantArrivalRate {

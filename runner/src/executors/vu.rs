@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::idle_vus::Seat;
+use super::open::Starting;
 use crate::host::{HostState, RunShared};
 use crate::metrics::catalog;
 use crate::metrics::data::MetricKind;
@@ -47,10 +49,11 @@ pub enum IterationSource {
     /// Iterations handed out by an arrival-rate scheduler, each with its
     /// scheduled start (open model).
     Scheduled {
-        /// Scheduled starts.
-        tickets: async_channel::Receiver<Instant>,
-        /// VUs waiting for a ticket; the scheduler only sends when one is.
-        idle: Arc<AtomicU64>,
+        /// Where this VU waits for its starts.
+        seat: Seat,
+        /// Held while this VU is starting, if the pool grew for it: the pool
+        /// grows by one VU at a time (see [`super::open`]).
+        starting: Option<Starting>,
     },
 }
 
@@ -72,18 +75,13 @@ impl IterationSource {
         // A scheduled start already handed out was promised to an idle VU
         // before the stop: it runs (whichever idle VU takes it), as the
         // scheduler counted it as started. Only then does the stop count.
-        if let IterationSource::Scheduled { tickets, idle } = self {
-            idle.fetch_add(1, Ordering::AcqRel);
+        if let IterationSource::Scheduled { seat, starting } = self {
+            // Up and asking for work: the pool may grow again.
+            *starting = None;
             return tokio::select! {
                 biased;
-                t = tickets.recv() => match t {
-                    Ok(at) => Next::Scheduled(at),
-                    Err(_) => Next::Stop,
-                },
-                _ = graceful.cancelled() => {
-                    let _ = idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-                    Next::Stop
-                }
+                t = seat.ticket() => t.map_or(Next::Stop, Next::Scheduled),
+                _ = graceful.cancelled() => seat.leave().map_or(Next::Stop, Next::Scheduled),
             };
         }
         if graceful.is_cancelled() {
@@ -389,6 +387,7 @@ fn record_interrupted(s: &ScenarioShared) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::executors::idle_vus::IdleVus;
 
     #[test]
     fn weighted_pick_follows_weights() {
@@ -447,48 +446,68 @@ mod tests {
         ));
     }
 
-    /// A scheduled source holding one ticket for `at`, with its sender and
-    /// idle count.
-    fn scheduled(
-        at: Instant,
-    ) -> (
-        async_channel::Sender<Instant>,
-        IterationSource,
-        Arc<AtomicU64>,
-    ) {
-        let (tx, rx) = async_channel::unbounded();
-        let idle = Arc::new(AtomicU64::new(0));
-        let src = IterationSource::Scheduled {
-            tickets: rx,
-            idle: idle.clone(),
+    /// A scheduled source, waiting, that was handed one start for `at`;
+    /// with its pool.
+    async fn scheduled(at: Instant) -> (Arc<IdleVus>, IterationSource) {
+        let vus = IdleVus::new();
+        let mut src = IterationSource::Scheduled {
+            seat: vus.seat(),
+            starting: None,
         };
-        tx.try_send(at).unwrap();
-        (tx, src, idle)
+        // Goes idle: one poll of the wait registers it.
+        let never = CancellationToken::new();
+        let waited = tokio::time::timeout(Duration::from_millis(1), src.next(&never)).await;
+        assert!(waited.is_err(), "nothing was handed out yet");
+        assert!(vus.hand(at));
+        (vus, src)
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn scheduled_source_takes_tickets_and_tracks_idleness() {
+    async fn scheduled_source_takes_its_starts_until_the_pool_closes() {
         let at = Instant::now();
-        let (tx, mut src, idle) = scheduled(at);
+        let (vus, mut src) = scheduled(at).await;
         let never = CancellationToken::new();
         assert!(matches!(src.next(&never).await, Next::Scheduled(t) if t == at));
-        // The VU said it was idle; the scheduler would have taken that back.
-        assert_eq!(idle.load(Ordering::Relaxed), 1);
-        drop(tx);
+        vus.close();
         assert!(matches!(src.next(&never).await, Next::Stop));
     }
 
     #[tokio::test(flavor = "current_thread")]
+    async fn a_vu_grown_into_the_pool_is_up_once_it_first_waits() {
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let vus = IdleVus::new();
+        let mut src = IterationSource::Scheduled {
+            seat: vus.seat(),
+            starting: Some(Starting(flag.clone())),
+        };
+        assert!(flag.load(Ordering::Acquire), "still starting");
+        let waited = tokio::time::timeout(
+            Duration::from_millis(1),
+            src.next(&CancellationToken::new()),
+        )
+        .await;
+        assert!(waited.is_err());
+        assert!(!flag.load(Ordering::Acquire), "up: the pool may grow again");
+        // A VU that ends before it gets that far lets the pool grow too.
+        flag.store(true, Ordering::Release);
+        drop(IterationSource::Scheduled {
+            seat: vus.seat(),
+            starting: Some(Starting(flag.clone())),
+        });
+        assert!(!flag.load(Ordering::Acquire));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
     async fn a_ticket_handed_out_before_the_stop_still_runs() {
-        // The scheduler sends the last start, closes the channel and stops
-        // the scenario before the idle VU is polled: the start is not lost
+        // The pacer hands out the last start, closes the pool and stops the
+        // scenario before the idle VU is polled: the start is not lost
         // (select! without `biased` would pick either branch at random).
         let stopped = CancellationToken::new();
         stopped.cancel();
         let at = Instant::now();
         for _ in 0..100 {
-            let (tx, mut src, _) = scheduled(at);
-            drop(tx);
+            let (vus, mut src) = scheduled(at).await;
+            vus.close();
             assert!(matches!(src.next(&stopped).await, Next::Scheduled(t) if t == at));
             // With nothing more handed out, the stop ends it.
             assert!(matches!(src.next(&stopped).await, Next::Stop));
