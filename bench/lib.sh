@@ -6,7 +6,8 @@
 # a command.
 # The sourcing script sets `root` (the repository) and `install` (yes/no).
 
-die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+# die MESSAGE: exits with `die_status` (1 unless the sourcing script set it).
+die() { echo "$(basename "$0"): $*" >&2; exit "${die_status:-1}"; }
 say() { echo "==> $*" >&2; }
 
 # usage: prints the sourcing script's header comment (its --help) and exits.
@@ -30,15 +31,16 @@ int_in() {
   echo "$2"
 }
 
-# "10s", "10" -> 10; "1m" -> 60. Bounded so a typo cannot run for hours.
+# seconds VALUE [MIN MAX]: "10s", "10" -> 10; "1m" -> 60. Bounded (by
+# default 1 s to 10 min) so a typo cannot run for hours.
 seconds() {
-  local v=$1 n
+  local v=$1 min=${2:-1} max=${3:-600} n
   case "$v" in
     *m) n=${v%m}; [[ $n =~ ^[0-9]+$ ]] || die "bad duration: $v"; n=$((n * 60)) ;;
     *s) n=${v%s}; [[ $n =~ ^[0-9]+$ ]] || die "bad duration: $v" ;;
     *) n=$v; [[ $n =~ ^[0-9]+$ ]] || die "bad duration: $v" ;;
   esac
-  ((n >= 1 && n <= 600)) || die "duration must be between 1s and 10m: $v"
+  ((n >= min && n <= max)) || die "duration must be between ${min}s and ${max}s: $v"
   echo "$n"
 }
 
@@ -113,7 +115,16 @@ build() {
 # ---------------------------------------------------------------- nginx
 work=$(mktemp -d "${TMPDIR:-/tmp}/wasm-slo-bench.XXXXXX")
 nginx_pid=""
+# Other background processes of the sourcing script, stopped on exit.
+bg_pids=()
 cleanup() {
+  local pid
+  for pid in "${bg_pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
     kill -QUIT "$nginx_pid" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done

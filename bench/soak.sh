@@ -44,22 +44,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-die() { echo "soak.sh: $*" >&2; exit 2; }
-say() { echo "==> $*" >&2; }
-
-# "5m", "90s", "90" -> seconds.
-seconds() {
-  local v=$1 n
-  case "$v" in
-    *m) n=${v%m}; [[ $n =~ ^[0-9]+$ ]] || die "bad duration: $v"; n=$((n * 60)) ;;
-    *s) n=${v%s}; [[ $n =~ ^[0-9]+$ ]] || die "bad duration: $v" ;;
-    *) n=$v; [[ $n =~ ^[0-9]+$ ]] || die "bad duration: $v" ;;
-  esac
-  echo "$n"
-}
+# Bad options and missing tools exit 2; a failed check exits 1.
+die_status=2
+install=no
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 vus=${SOAK_VUS:-10000}
-duration=$(seconds "${SOAK_DURATION:-5m}")
+duration=$(seconds "${SOAK_DURATION:-5m}" 30 1800)
 think_ms=${SOAK_THINK_MS:-1000}
 sample=${SOAK_SAMPLE:-5}
 workers=${SOAK_WORKERS:-}
@@ -67,19 +59,18 @@ workers=${SOAK_WORKERS:-}
 while (($#)); do
   case "$1" in
     --vus) [ $# -ge 2 ] || die "--vus needs a value"; vus=$2; shift 2 ;;
-    --duration) [ $# -ge 2 ] || die "--duration needs a value"; duration=$(seconds "$2"); shift 2 ;;
+    --duration) [ $# -ge 2 ] || die "--duration needs a value"; duration=$(seconds "$2" 30 1800); shift 2 ;;
     --think-ms) [ $# -ge 2 ] || die "--think-ms needs a value"; think_ms=$2; shift 2 ;;
     --sample) [ $# -ge 2 ] || die "--sample needs a value"; sample=$2; shift 2 ;;
     --workers) [ $# -ge 2 ] || die "--workers needs a value"; workers=$2; shift 2 ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) usage ;;
     *) die "unknown option: $1 (see --help)" ;;
   esac
 done
-[[ $vus =~ ^[0-9]+$ ]] && ((vus >= 1 && vus <= 100000)) || die "bad --vus: $vus (1 to 100000)"
-((duration >= 30 && duration <= 1800)) || die "--duration must be between 30s and 30m"
-[[ $think_ms =~ ^[0-9]+$ ]] || die "bad --think-ms: $think_ms"
-[[ $sample =~ ^[0-9]+$ ]] && ((sample >= 1)) || die "bad --sample: $sample"
-[ -z "$workers" ] || [[ $workers =~ ^[0-9]+$ ]] || die "bad --workers: $workers"
+vus=$(int_in --vus "$vus" 1 100000)
+think_ms=$(int_in --think-ms "$think_ms" 0 3600000)
+sample=$(int_in --sample "$sample" 1 3600)
+[ -z "$workers" ] || workers=$(int_in --workers "$workers" 1 1024)
 for tool in curl jq cargo; do
   command -v "$tool" >/dev/null || die "$tool is missing"
 done
@@ -100,24 +91,10 @@ slo=$root/target/release/wasm-slo
 target_bin=$root/target/release/wasm-slo-target
 probe=$root/target/wasm32-wasip2/release/probe.wasm
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/wasm-slo-soak.XXXXXX")
-server_pid=""
-runner_pid=""
-cleanup() {
-  for pid in "$runner_pid" "$server_pid"; do
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-    fi
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 # ---------------------------------------------------------------- server
 "$target_bin" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
+bg_pids+=("$server_pid")
 base_url=""
 for _ in $(seq 100); do
   base_url=$(sed -n 's/^listening on //p' "$work/server.out")
@@ -143,6 +120,7 @@ say "wasm-slo ${args[*]}"
 started=$(date +%s.%N)
 "$slo" "${args[@]}" >"$work/runner.out" 2>"$work/runner.err" &
 runner_pid=$!
+bg_pids+=("$runner_pid")
 
 # RSS samples: "seconds_since_start rss_kib"; the last /proc reading also
 # gives the peak (VmHWM) and the CPU time (utime + stime, in clock ticks).
@@ -164,7 +142,6 @@ while kill -0 "$runner_pid" 2>/dev/null; do
 done
 rc=0
 wait "$runner_pid" || rc=$?
-runner_pid=""
 wall=$(awk -v t="$(date +%s.%N)" -v s="$started" 'BEGIN { printf "%.1f", t - s }')
 say "wasm-slo exited with $rc after ${wall}s"
 [ -f "$json" ] || die "no results file; stderr: $(tail -n 5 "$work/runner.err")"
