@@ -148,14 +148,26 @@ fn header_block(headers: &HeaderMap) -> String {
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 3)
         .sum();
-    let mut block = String::with_capacity(len);
+    let mut block = Vec::with_capacity(len);
     for (name, value) in headers {
-        block.push_str(name.as_str());
-        block.push_str(": ");
-        block.push_str(&lossy(value));
-        block.push('\n');
+        block.extend_from_slice(name.as_str().as_bytes());
+        block.extend_from_slice(b": ");
+        block.extend_from_slice(value.as_bytes());
+        block.push(b'\n');
     }
-    block
+    // One check of the whole block instead of one per value: for short
+    // values the call, not the bytes, is most of the cost. Names are ASCII,
+    // so only a value can fail it; then each value is converted on its own.
+    String::from_utf8(block).unwrap_or_else(|_| {
+        let mut block = String::with_capacity(len);
+        for (name, value) in headers {
+            block.push_str(name.as_str());
+            block.push_str(": ");
+            block.push_str(&lossy(value));
+            block.push('\n');
+        }
+        block
+    })
 }
 
 fn lossy(value: &HeaderValue) -> std::borrow::Cow<'_, str> {

@@ -225,9 +225,12 @@ async fn read_body(body: &mut Incoming) -> Result<Bytes, hyper::Error> {
 }
 
 fn asks_to_close(headers: &HeaderMap) -> bool {
+    // On the bytes: every response passes here, and `to_str` would first
+    // walk the value to check it is visible ASCII.
     headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
     })
 }
 
@@ -373,5 +376,41 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
         format!("{}ms", d.as_millis())
     } else {
         format!("{d:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection(values: &[&'static str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(header::CONNECTION, HeaderValue::from_static(v));
+        }
+        headers
+    }
+
+    #[test]
+    fn close_is_a_token_of_any_connection_header() {
+        for asks in [
+            &["close"][..],
+            &["Close"],
+            &["keep-alive, close"],
+            &["upgrade", " CLOSE "],
+            &["te,close,upgrade"],
+        ] {
+            assert!(asks_to_close(&connection(asks)), "{asks:?}");
+        }
+        for keeps in [
+            &[][..],
+            &["keep-alive"],
+            &["Keep-Alive"],
+            &["closed"],
+            &["close-ish, upgrade"],
+            &["", "x-close"],
+        ] {
+            assert!(!asks_to_close(&connection(keeps)), "{keeps:?}");
+        }
     }
 }
