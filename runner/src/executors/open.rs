@@ -129,13 +129,7 @@ pub async fn drive(
     let Some(schedule) = ArrivalSchedule::of(executor) else {
         return;
     };
-    let pool = Pool {
-        vus: IdleVus::new(),
-        starting: Arc::new(AtomicBool::new(false)),
-        spawned: pre,
-        max,
-        warned: false,
-    };
+    let pool = Pool::new(pre, max);
     for _ in 0..pre {
         d.spawn_vu(pool.source(None));
     }
@@ -200,6 +194,17 @@ struct Pool {
 }
 
 impl Pool {
+    /// A pool of `pre` VUs (about to be spawned) that may grow to `max`.
+    fn new(pre: u64, max: u64) -> Self {
+        Pool {
+            vus: IdleVus::new(),
+            starting: Arc::new(AtomicBool::new(false)),
+            spawned: pre,
+            max,
+            warned: false,
+        }
+    }
+
     fn source(&self, starting: Option<Starting>) -> IterationSource {
         IterationSource::Scheduled {
             seat: self.vus.seat(),
@@ -334,19 +339,9 @@ mod tests {
     use super::*;
     use crate::plan::Stage;
 
-    fn pool(pre: u64, max: u64) -> Pool {
-        Pool {
-            vus: IdleVus::new(),
-            starting: Arc::new(AtomicBool::new(false)),
-            spawned: pre,
-            max,
-            warned: false,
-        }
-    }
-
     #[test]
     fn the_pool_grows_one_starting_vu_at_a_time_up_to_its_limit() {
-        let mut p = pool(1, 3);
+        let mut p = Pool::new(1, 3);
         let Growth::Spawn(first) = p.grow() else {
             panic!("a pool below its limit grows")
         };
