@@ -20,6 +20,7 @@ use wasm_slo::wasm::cache::CompileCache;
 use wasm_slo::wasm::engine::{AllocationPlan, CodegenProfile, EpochTicker, build_engine};
 use wasm_slo::wasm::instance::ScenarioRuntime;
 use wasm_slo::wasm::module::{self, ModuleSource};
+use wasm_slo::wasm::shape::ComponentShape;
 
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -60,8 +61,9 @@ fn bench(c: &mut Criterion) {
         memory_reservation: 64 << 20,
         ..CodegenProfile::default()
     };
-    let engine = build_engine(&profile, &AllocationPlan::for_vus(1).unwrap()).unwrap();
     let source = ModuleSource::read(&probe()).unwrap();
+    let shape = ComponentShape::of(&source.bytes).unwrap();
+    let engine = build_engine(&profile, &AllocationPlan::for_vus(1, shape).unwrap()).unwrap();
     // Cached, so a profile of this bench shows the calls, not Cranelift.
     let cache = CompileCache::at(target_dir().join("bench-compile-cache"));
     let component = module::compile(&engine, &profile, &source, &cache).unwrap();

@@ -28,6 +28,7 @@ use crate::wasm::cache::CompileCache;
 use crate::wasm::engine::{AllocationPlan, CodegenProfile, EpochTicker, build_engine};
 use crate::wasm::instance::{CallError, ScenarioInstance, ScenarioRuntime};
 use crate::wasm::module::{self, ModuleSource};
+use crate::wasm::shape::ComponentShape;
 
 /// Aggregation interval.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -97,6 +98,8 @@ pub(super) struct Prepared {
     pub source: ModuleSource,
     pub profile: CodegenProfile,
     pub cache: CompileCache,
+    /// Its memories, which the VUs' instance allocator is chosen for.
+    pub shape: ComponentShape,
     pub wit_version: String,
     pub control: ScenarioInstance,
     _ticker: EpochTicker,
@@ -122,6 +125,8 @@ pub(super) async fn prepare(
     };
     let engine = build_engine(&profile, &AllocationPlan::control())?;
     let component = module::compile(&engine, &profile, &source, &cache)?;
+    // After the compile, which names what is wrong with a broken module.
+    let shape = ComponentShape::of(&source.bytes)?;
     let wit_version = module::exported_version(&engine, &component).unwrap_or_default();
     let runtime = ScenarioRuntime::new(
         &engine,
@@ -137,6 +142,7 @@ pub(super) async fn prepare(
         source,
         profile,
         cache,
+        shape,
         wit_version,
         control,
         _ticker: ticker,
@@ -259,7 +265,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
 
     // The load engine is sized for the plan's VUs; the component comes from
     // the cache the control engine just filled.
-    let alloc = AllocationPlan::for_vus(plan.max_vus())?;
+    let alloc = AllocationPlan::for_vus(plan.max_vus(), prepared.shape)?;
     let profile = prepared.profile.for_allocation(&alloc);
     let engine = build_engine(&profile, &alloc)?;
     let component = module::compile(&engine, &profile, &prepared.source, &prepared.cache)?;

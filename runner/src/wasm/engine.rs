@@ -16,6 +16,7 @@ use std::time::Duration;
 use super::WasmContext;
 #[cfg(unix)]
 use super::dense::{DenseMemories, DenseStacks};
+use super::shape::ComponentShape;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances; guest code running longer than this yields.
@@ -67,7 +68,7 @@ pub enum Strategy {
     OnDemand,
     /// wasmtime's pooling allocator: slots reserved up front, copy-on-write
     /// memory images, warm slots reused after a trap. About
-    /// [`MAPS_PER_POOLED_INSTANCE`] kernel maps per instance.
+    /// [`maps_per_pooled_instance`] kernel maps per instance.
     Pooling,
     /// Memories and stacks carved from one region each ([`super::dense`]):
     /// a fixed handful of maps, for more instances than pooling allows.
@@ -78,11 +79,18 @@ pub enum Strategy {
     },
 }
 
-/// Kernel memory maps a pooled instance takes: the linear memory's
-/// read-write part, its copy-on-write image, the heap above it and the
-/// inaccessible rest; the fiber stack and its guard page (measured in
-/// `/proc/PID/maps` with the Rust probe guest).
-pub const MAPS_PER_POOLED_INSTANCE: u64 = 6;
+/// Kernel memory maps a pooled linear memory takes: its read-write part,
+/// its copy-on-write image, the heap above it and the inaccessible rest
+/// (measured in `/proc/PID/maps` with the Rust probe guest).
+const MAPS_PER_POOLED_MEMORY: u64 = 4;
+/// Maps of a pooled instance's fiber stack: the stack and its guard page.
+const MAPS_PER_POOLED_STACK: u64 = 2;
+
+/// Kernel memory maps a pooled instance of a component with `memories`
+/// linear memories takes (6 for the probe's one).
+pub fn maps_per_pooled_instance(memories: u32) -> u64 {
+    MAPS_PER_POOLED_STACK + MAPS_PER_POOLED_MEMORY * u64::from(memories.max(1))
+}
 /// Maps left for everything else the process maps (libraries, thread
 /// stacks, the compiled code, allocator arenas).
 const MAP_HEADROOM: u64 = 4096;
@@ -108,13 +116,14 @@ pub struct AllocationPlan {
 }
 
 impl AllocationPlan {
-    /// A plan for `vus` concurrent virtual users, with the strategy chosen
-    /// from the kernel's map budget unless [`ALLOCATOR_ENV`] names one.
-    pub fn for_vus(vus: u64) -> anyhow::Result<Self> {
+    /// A plan for `vus` concurrent virtual users of a component shaped like
+    /// `shape`, with the strategy chosen from the kernel's map budget unless
+    /// [`ALLOCATOR_ENV`] names one.
+    pub fn for_vus(vus: u64, shape: ComponentShape) -> anyhow::Result<Self> {
         let instances = u32::try_from(vus).unwrap_or(u32::MAX).saturating_add(2);
         let strategy = match std::env::var(ALLOCATOR_ENV) {
             Ok(name) if !name.is_empty() && name != "auto" => parse_strategy(&name)?,
-            _ => Strategy::choose(instances, max_map_count()),
+            _ => Strategy::choose(instances, max_map_count(), shape.memories),
         };
         Ok(Self::with(instances, strategy))
     }
@@ -152,13 +161,13 @@ fn parse_strategy(name: &str) -> anyhow::Result<Strategy> {
 }
 
 impl Strategy {
-    /// The cheapest strategy that fits `instances` into `max_maps` kernel
-    /// memory maps.
-    pub fn choose(instances: u32, max_maps: u64) -> Strategy {
+    /// The cheapest strategy that fits `instances` of a component with
+    /// `memories` linear memories into `max_maps` kernel memory maps.
+    pub fn choose(instances: u32, max_maps: u64, memories: u32) -> Strategy {
         let n = u64::from(instances);
         if instances < POOLING_THRESHOLD {
             Strategy::OnDemand
-        } else if n * MAPS_PER_POOLED_INSTANCE + MAP_HEADROOM <= max_maps {
+        } else if n * maps_per_pooled_instance(memories) + MAP_HEADROOM <= max_maps {
             Strategy::Pooling
         } else {
             // A guard page splits the stack region: two maps per stack.
@@ -333,12 +342,13 @@ mod tests {
     #[test]
     fn small_and_large_engines_build() {
         let profile = CodegenProfile::default();
-        build_engine(&profile, &AllocationPlan::for_vus(1).unwrap()).unwrap();
-        build_engine(&profile, &AllocationPlan::for_vus(500).unwrap()).unwrap();
+        let one = ComponentShape::SINGLE_MEMORY;
+        build_engine(&profile, &AllocationPlan::for_vus(1, one).unwrap()).unwrap();
+        build_engine(&profile, &AllocationPlan::for_vus(500, one).unwrap()).unwrap();
         for guarded_stacks in [false, true] {
             let alloc = AllocationPlan {
                 strategy: Strategy::Dense { guarded_stacks },
-                ..AllocationPlan::for_vus(500).unwrap()
+                ..AllocationPlan::for_vus(500, one).unwrap()
             };
             build_engine(&profile.for_allocation(&alloc), &alloc).unwrap();
         }
@@ -347,23 +357,41 @@ mod tests {
     #[test]
     fn the_strategy_follows_the_map_budget() {
         let budget = 65_530;
-        assert_eq!(Strategy::choose(3, budget), Strategy::OnDemand);
-        assert_eq!(Strategy::choose(1_002, budget), Strategy::Pooling);
-        assert_eq!(Strategy::choose(10_002, budget), Strategy::Pooling);
+        assert_eq!(Strategy::choose(3, budget, 1), Strategy::OnDemand);
+        assert_eq!(Strategy::choose(1_002, budget, 1), Strategy::Pooling);
+        assert_eq!(Strategy::choose(10_002, budget, 1), Strategy::Pooling);
         assert_eq!(
-            Strategy::choose(20_002, budget),
+            Strategy::choose(20_002, budget, 1),
             Strategy::Dense {
                 guarded_stacks: true
             }
         );
         assert_eq!(
-            Strategy::choose(50_002, budget),
+            Strategy::choose(50_002, budget, 1),
             Strategy::Dense {
                 guarded_stacks: false
             }
         );
         // A raised vm.max_map_count keeps pooling (and its shared images).
-        assert_eq!(Strategy::choose(50_002, 1 << 20), Strategy::Pooling);
+        assert_eq!(Strategy::choose(50_002, 1 << 20, 1), Strategy::Pooling);
+    }
+
+    #[test]
+    fn a_second_memory_counts_against_the_map_budget() {
+        let budget = 65_530;
+        assert_eq!(maps_per_pooled_instance(1), 6);
+        assert_eq!(maps_per_pooled_instance(0), 6, "counted as one at least");
+        assert_eq!(maps_per_pooled_instance(2), 10);
+        // 10,002 pooled instances take 60,012 maps with one memory each and
+        // 100,020 with two: past the default limit, so dense.
+        assert_eq!(Strategy::choose(10_002, budget, 1), Strategy::Pooling);
+        assert_eq!(
+            Strategy::choose(10_002, budget, 2),
+            Strategy::Dense {
+                guarded_stacks: true
+            }
+        );
+        assert_eq!(Strategy::choose(5_002, budget, 2), Strategy::Pooling);
     }
 
     #[test]
@@ -373,7 +401,7 @@ mod tests {
             strategy: Strategy::Dense {
                 guarded_stacks: false,
             },
-            ..AllocationPlan::for_vus(10).unwrap()
+            ..AllocationPlan::for_vus(10, ComponentShape::SINGLE_MEMORY).unwrap()
         };
         assert_ne!(
             profile.cache_tag(),

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod instance;
 pub mod limits;
 pub mod module;
+pub mod shape;
 pub mod trap;
 
 /// `anyhow::Context` for `wasmtime::Error`, which is its own error type.
