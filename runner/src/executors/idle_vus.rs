@@ -193,23 +193,25 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn seats(vus: &Arc<IdleVus>, n: usize) -> Vec<Seat> {
-        (0..n).map(|_| vus.seat()).collect()
-    }
-
     /// Polls `seat` once, as a VU's task does when it goes idle.
     fn poll_once(seat: &mut Seat) -> Poll<Option<Instant>> {
         let mut cx = Context::from_waker(Waker::noop());
         seat.poll_ticket(&mut cx)
     }
 
+    /// `n` VUs gone idle in order.
+    fn waiting(vus: &Arc<IdleVus>, n: usize) -> Vec<Seat> {
+        let mut seats: Vec<Seat> = (0..n).map(|_| vus.seat()).collect();
+        for seat in &mut seats {
+            assert!(poll_once(seat).is_pending());
+        }
+        seats
+    }
+
     #[test]
     fn the_vu_idle_last_gets_the_next_start() {
         let vus = IdleVus::new();
-        let mut s = seats(&vus, 3);
-        for seat in &mut s {
-            assert!(poll_once(seat).is_pending());
-        }
+        let mut s = waiting(&vus, 3);
         assert_eq!(vus.idle(), 3);
         let t0 = Instant::now();
         let t1 = t0 + Duration::from_millis(1);
@@ -243,16 +245,13 @@ mod tests {
     #[test]
     fn a_start_handed_out_before_leaving_is_kept() {
         let vus = IdleVus::new();
-        let mut a = vus.seat();
-        let mut b = vus.seat();
-        assert!(poll_once(&mut a).is_pending());
-        assert!(poll_once(&mut b).is_pending());
+        let mut s = waiting(&vus, 2);
         let at = Instant::now();
         assert!(vus.hand(at));
-        // b was handed the start just as it was told to stop.
-        assert_eq!(b.leave(), Some(at));
-        // a leaves with nothing, and is no longer handed anything.
-        assert_eq!(a.leave(), None);
+        // The newer was handed the start just as it was told to stop.
+        assert_eq!(s[1].leave(), Some(at));
+        // The older leaves with nothing, and is no longer handed anything.
+        assert_eq!(s[0].leave(), None);
         assert_eq!(vus.idle(), 0);
         assert!(!vus.hand(at));
     }
@@ -260,10 +259,7 @@ mod tests {
     #[test]
     fn closing_ends_the_waits_after_what_was_handed_out() {
         let vus = IdleVus::new();
-        let mut s = seats(&vus, 2);
-        for seat in &mut s {
-            assert!(poll_once(seat).is_pending());
-        }
+        let mut s = waiting(&vus, 2);
         let at = Instant::now();
         assert!(vus.hand(at));
         vus.close();
@@ -279,14 +275,11 @@ mod tests {
     #[test]
     fn a_dropped_seat_is_not_handed_starts_and_is_reused() {
         let vus = IdleVus::new();
-        let mut a = vus.seat();
-        let mut b = vus.seat();
-        assert!(poll_once(&mut a).is_pending());
-        assert!(poll_once(&mut b).is_pending());
-        drop(b);
+        let mut s = waiting(&vus, 2);
+        drop(s.pop());
         let at = Instant::now();
         assert!(vus.hand(at));
-        assert_eq!(poll_once(&mut a), Poll::Ready(Some(at)));
+        assert_eq!(poll_once(&mut s[0]), Poll::Ready(Some(at)));
         assert!(!vus.hand(at));
         let c = vus.seat();
         assert_eq!(c.id, 1, "the freed seat is reused");
