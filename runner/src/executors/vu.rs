@@ -72,9 +72,9 @@ enum Next {
 impl IterationSource {
     /// Claims the next iteration, waiting for a ticket in open models.
     async fn next(&mut self, graceful: &CancellationToken) -> Next {
-        // A scheduled start already handed out was promised to an idle VU
-        // before the stop: it runs (whichever idle VU takes it), as the
-        // scheduler counted it as started. Only then does the stop count.
+        // A start handed to this VU before the stop still runs, as the
+        // pacer counted it as started (not dropped). Only then does the
+        // stop count.
         if let IterationSource::Scheduled { seat, starting } = self {
             // Up and asking for work: the pool may grow again.
             *starting = None;
