@@ -248,6 +248,60 @@ fn sigint_stops_the_load_gracefully_and_every_output_is_written() {
 }
 
 #[test]
+fn sigint_stops_an_arrival_rate_scenario_gracefully() {
+    let srv = server();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("results.json");
+    // 100 starts/s of 100 ms iterations for ten minutes: about 10 VUs busy,
+    // more idle, the pool free to grow.
+    let cfg = write(
+        dir.path(),
+        "options.toml",
+        r#"
+[scenarios.open]
+executor = "constant-arrival-rate"
+rate = 100
+duration = "10m"
+pre_allocated_vus = 5
+max_vus = 50
+flow = "sleep"
+"#,
+    );
+    let (probe, base) = (guest("probe"), format!("BASE_URL={}", srv.base_url()));
+    let out = format!("json={}", json.display());
+    let mut run = Background::start(&[
+        "run",
+        probe.to_str().unwrap(),
+        "-e",
+        &base,
+        "-e",
+        "PROBE_SLEEP_MS=100",
+        "--config",
+        &cfg,
+        "--out",
+        &out,
+    ]);
+    wait_for_requests(&srv, &mut run, 120);
+    run.signal(libc::SIGINT);
+    run.wait_for_stderr("SIGINT (Ctrl-C) received: stopping the load");
+    let (code, stdout, stderr) = run.finish();
+    assert_eq!(code, 105, "{stdout}\n{stderr}");
+
+    let r = Results::read(&json).unwrap();
+    assert_eq!(r.outcome.verdict, "interrupted");
+    assert!(r.duration_s < 600.0);
+    assert_totals_are_interval_sums(&r);
+    // The pacer stopped handing out starts and the idle VUs left; the busy
+    // ones finished their iteration, and every start handed out ran.
+    assert_eq!(r.outcome.interrupted_iterations, 0);
+    let requests = value(&r, "http_reqs", &[], "count");
+    assert!(requests >= 120.0, "{requests}");
+    assert_eq!(requests, srv.stats().total as f64);
+    assert_eq!(value(&r, "iterations", &[], "count"), requests);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn a_second_signal_stops_at_once_and_the_outputs_are_still_written() {
     let srv = server();
     let dir = tempfile::tempdir().unwrap();
