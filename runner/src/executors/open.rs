@@ -142,29 +142,38 @@ pub async fn drive(
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let t0 = Instant::now().max(start);
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    // Stops the pacer if this future is dropped before it ends (the run
-    // giving up on its drivers).
-    let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
+    let cancelled = Arc::new(AtomicBool::new(false));
     let pacer = Pacer {
         d: d.clone(),
         schedule,
         t0,
         pool,
         dropped: dropped.clone(),
-        cancelled: cancel.0.clone(),
+        cancelled: cancelled.clone(),
     };
-    if let Err(e) = std::thread::Builder::new()
+    let thread = match std::thread::Builder::new()
         .name("wasm-slo-pacer".into())
         .spawn(move || {
             pacer.run();
             let _ = done_tx.send(());
-        })
-    {
+        }) {
+        Ok(handle) => handle.thread().clone(),
         // Surfaces as a failed scenario driver, like any driver panic.
-        panic!("could not start the arrival-rate pacer thread: {e}");
-    }
-    if done_rx.await.is_err() {
+        Err(e) => panic!("could not start the arrival-rate pacer thread: {e}"),
+    };
+    // Stops the pacer if this future is dropped before it ends (the run
+    // giving up on its drivers).
+    let cancel = CancelOnDrop { cancelled, thread };
+    let ended = tokio::select! {
+        ended = &mut done_rx => ended,
+        () = d.abort.raised() => {
+            // Wakes the pacer from its nap to see the abort now.
+            cancel.thread.unpark();
+            done_rx.await
+        }
+    };
+    if ended.is_err() {
         panic!("the arrival-rate pacer thread panicked");
     }
     drop(cancel);
@@ -172,12 +181,16 @@ pub async fn drive(
     d.stop(grace).await;
 }
 
-/// Raises its flag when dropped.
-struct CancelOnDrop(Arc<AtomicBool>);
+/// Tells the pacer to stop when dropped, and wakes it to see that.
+struct CancelOnDrop {
+    cancelled: Arc<AtomicBool>,
+    thread: std::thread::Thread,
+}
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.cancelled.store(true, Ordering::Relaxed);
+        self.thread.unpark();
     }
 }
 
@@ -260,8 +273,9 @@ struct Pacer {
     cancelled: Arc<AtomicBool>,
 }
 
-/// Longest sleep between looks at the run's abort signal.
-const ABORT_POLL: Duration = Duration::from_millis(10);
+/// Longest nap: an abort or a cancel wakes the pacer at once, so this only
+/// bounds a wake-up that was missed.
+const LONGEST_NAP: Duration = Duration::from_secs(1);
 /// Shortest sleep: at high rates the pacer wakes at most this often and
 /// hands out every start due by then, so it does not steal a context
 /// switch per iteration from the VUs sharing its core.
@@ -303,6 +317,8 @@ impl Pacer {
 
     /// Sleeps until `at` unless the run aborts first; false on abort. A
     /// schedule running behind does not sleep but still looks for an abort.
+    /// The driver unparks the pacer on an abort or a cancel, so it parks
+    /// rather than sleeps; an early or spurious wake-up only loops.
     fn sleep_until(&self, at: Instant) -> bool {
         loop {
             if self.d.abort.reason().is_some() || self.cancelled.load(Ordering::Relaxed) {
@@ -312,7 +328,7 @@ impl Pacer {
             if now >= at {
                 return true;
             }
-            std::thread::sleep((at - now).clamp(MIN_NAP, ABORT_POLL));
+            std::thread::park_timeout((at - now).clamp(MIN_NAP, LONGEST_NAP));
         }
     }
 }
