@@ -140,6 +140,37 @@ fn ndjson_requests(path: &Path) -> f64 {
         .sum()
 }
 
+/// Runs `args`, sends one SIGINT once the server has answered `n` requests,
+/// and checks what every graceful stop shares: exit code 105, the verdict,
+/// totals that are the sums of the intervals, no iteration cut off, and
+/// every request the server answered in the results (`json`). Returns the
+/// results, their request count, and stdout.
+fn stop_with_one_sigint(
+    srv: &TargetServer,
+    args: &[&str],
+    json: &Path,
+    n: u64,
+) -> (Results, f64, String) {
+    let mut run = Background::start(args);
+    wait_for_requests(srv, &mut run, n);
+    run.signal(libc::SIGINT);
+    run.wait_for_stderr("SIGINT (Ctrl-C) received: stopping the load");
+    let (code, stdout, stderr) = run.finish();
+    assert_eq!(code, 105, "{stdout}\n{stderr}");
+    let r = Results::read(json).unwrap();
+    assert_eq!(r.outcome.verdict, "interrupted");
+    assert_eq!(r.outcome.exit_code, 105);
+    assert!(r.duration_s < 600.0);
+    assert_totals_are_interval_sums(&r);
+    assert_eq!(r.outcome.interrupted_iterations, 0);
+    let requests = value(&r, "http_reqs", &[], "count");
+    assert!(requests >= n as f64, "{requests}");
+    assert_eq!(requests, srv.stats().total as f64);
+    assert_eq!(value(&r, "iterations", &[], "count"), requests);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (r, requests, stdout)
+}
+
 #[test]
 fn sigint_stops_the_load_gracefully_and_every_output_is_written() {
     let srv = server();
@@ -175,37 +206,20 @@ fn sigint_stops_the_load_gracefully_and_every_output_is_written() {
     for out in &outs {
         args.extend(["--out", out.as_str()]);
     }
-    let mut run = Background::start(&args);
     // Ten VUs each send a request every ~100 ms: over a second of load.
-    wait_for_requests(&srv, &mut run, 120);
-    run.signal(libc::SIGINT);
-    run.wait_for_stderr("SIGINT (Ctrl-C) received: stopping the load");
-    let (code, stdout, stderr) = run.finish();
-    assert_eq!(code, 105, "{stdout}\n{stderr}");
-
-    let r = Results::read(&json).unwrap();
-    assert_eq!(r.outcome.verdict, "interrupted");
-    assert_eq!(r.outcome.exit_code, 105);
+    // Graceful: the iterations in flight finish, none is cut off, and every
+    // request the server answered is in the results.
+    let (r, requests, stdout) = stop_with_one_sigint(&srv, &args, &json, 120);
     assert_eq!(
         r.outcome.reason.as_deref(),
         Some("interrupted by SIGINT (Ctrl-C); the load was stopped gracefully")
     );
-    assert!(r.duration_s < 600.0);
-    assert_totals_are_interval_sums(&r);
-    // Graceful: the iterations in flight finished, none was cut off, and
-    // every request the server answered is in the results.
-    assert_eq!(r.outcome.interrupted_iterations, 0);
-    let requests = value(&r, "http_reqs", &[], "count");
-    assert!(requests >= 120.0, "{requests}");
-    assert_eq!(requests, srv.stats().total as f64);
-    assert_eq!(value(&r, "iterations", &[], "count"), requests);
     assert!(
         stdout.contains(
             "RESULT: INTERRUPTED: interrupted by SIGINT (Ctrl-C); the load was stopped gracefully"
         ),
         "{stdout}"
     );
-    assert!(!stderr.contains("panicked"), "{stderr}");
 
     // Every other output is there and complete too.
     assert_eq!(ndjson_requests(&path("series.ndjson")), requests);
@@ -269,7 +283,9 @@ flow = "sleep"
     );
     let (probe, base) = (guest("probe"), format!("BASE_URL={}", srv.base_url()));
     let out = format!("json={}", json.display());
-    let mut run = Background::start(&[
+    // The pacer stops handing out starts and the idle VUs leave; the busy
+    // ones finish their iteration, and every start handed out runs.
+    let args = [
         "run",
         probe.to_str().unwrap(),
         "-e",
@@ -280,25 +296,8 @@ flow = "sleep"
         &cfg,
         "--out",
         &out,
-    ]);
-    wait_for_requests(&srv, &mut run, 120);
-    run.signal(libc::SIGINT);
-    run.wait_for_stderr("SIGINT (Ctrl-C) received: stopping the load");
-    let (code, stdout, stderr) = run.finish();
-    assert_eq!(code, 105, "{stdout}\n{stderr}");
-
-    let r = Results::read(&json).unwrap();
-    assert_eq!(r.outcome.verdict, "interrupted");
-    assert!(r.duration_s < 600.0);
-    assert_totals_are_interval_sums(&r);
-    // The pacer stopped handing out starts and the idle VUs left; the busy
-    // ones finished their iteration, and every start handed out ran.
-    assert_eq!(r.outcome.interrupted_iterations, 0);
-    let requests = value(&r, "http_reqs", &[], "count");
-    assert!(requests >= 120.0, "{requests}");
-    assert_eq!(requests, srv.stats().total as f64);
-    assert_eq!(value(&r, "iterations", &[], "count"), requests);
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    ];
+    stop_with_one_sigint(&srv, &args, &json, 120);
 }
 
 #[test]
