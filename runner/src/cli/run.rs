@@ -98,8 +98,6 @@ pub(super) struct Prepared {
     pub source: ModuleSource,
     pub profile: CodegenProfile,
     pub cache: CompileCache,
-    /// Its memories, which the VUs' instance allocator is chosen for.
-    pub shape: ComponentShape,
     pub wit_version: String,
     pub control: ScenarioInstance,
     _ticker: EpochTicker,
@@ -125,8 +123,6 @@ pub(super) async fn prepare(
     };
     let engine = build_engine(&profile, &AllocationPlan::control())?;
     let component = module::compile(&engine, &profile, &source, &cache)?;
-    // After the compile, which names what is wrong with a broken module.
-    let shape = ComponentShape::of(&source.bytes)?;
     let wit_version = module::exported_version(&engine, &component).unwrap_or_default();
     let runtime = ScenarioRuntime::new(
         &engine,
@@ -142,7 +138,6 @@ pub(super) async fn prepare(
         source,
         profile,
         cache,
-        shape,
         wit_version,
         control,
         _ticker: ticker,
@@ -265,7 +260,10 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
 
     // The load engine is sized for the plan's VUs; the component comes from
     // the cache the control engine just filled.
-    let alloc = AllocationPlan::for_vus(plan.max_vus(), prepared.shape)?;
+    // `prepare` compiled the module, so what is wrong with a broken one has
+    // been said; only `run` sizes an allocator by its memories.
+    let shape = ComponentShape::of(&prepared.source.bytes)?;
+    let alloc = AllocationPlan::for_vus(plan.max_vus(), shape)?;
     let profile = prepared.profile.for_allocation(&alloc);
     let engine = build_engine(&profile, &alloc)?;
     let component = module::compile(&engine, &profile, &prepared.source, &prepared.cache)?;

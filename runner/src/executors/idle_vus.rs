@@ -166,8 +166,11 @@ impl Seat {
     /// Stops waiting. A start handed to this VU meanwhile is returned: the
     /// pacer counted it as started, so the VU must still run it.
     pub fn leave(&mut self) -> Option<Instant> {
-        let mut s = self.vus.lock();
-        let State { waiting, seats, .. } = &mut *s;
+        self.leave_in(&mut self.vus.lock())
+    }
+
+    fn leave_in(&self, s: &mut State) -> Option<Instant> {
+        let State { waiting, seats, .. } = s;
         let seat = &mut seats[self.id];
         seat.waker = None;
         if seat.waiting {
@@ -184,8 +187,9 @@ impl Seat {
 impl Drop for Seat {
     fn drop(&mut self) {
         // A VU cut off (hard stop) must not be handed starts it cannot run.
-        self.leave();
-        self.vus.lock().free.push(self.id);
+        let mut s = self.vus.lock();
+        self.leave_in(&mut s);
+        s.free.push(self.id);
     }
 }
 

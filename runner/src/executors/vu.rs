@@ -446,18 +446,27 @@ mod tests {
         ));
     }
 
+    /// Polls `src` for its next iteration once, as a VU going idle does,
+    /// which registers it among the idle; nothing was handed to it yet.
+    fn go_idle(src: &mut IterationSource) {
+        let never = CancellationToken::new();
+        let next = std::pin::pin!(src.next(&never));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(
+            next.poll(&mut cx).is_pending(),
+            "nothing was handed out yet"
+        );
+    }
+
     /// A scheduled source, waiting, that was handed one start for `at`;
     /// with its pool.
-    async fn scheduled(at: Instant) -> (Arc<IdleVus>, IterationSource) {
+    fn scheduled(at: Instant) -> (Arc<IdleVus>, IterationSource) {
         let vus = IdleVus::new();
         let mut src = IterationSource::Scheduled {
             seat: vus.seat(),
             starting: None,
         };
-        // Goes idle: one poll of the wait registers it.
-        let never = CancellationToken::new();
-        let waited = tokio::time::timeout(Duration::from_millis(1), src.next(&never)).await;
-        assert!(waited.is_err(), "nothing was handed out yet");
+        go_idle(&mut src);
         assert!(vus.hand(at));
         (vus, src)
     }
@@ -465,7 +474,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn scheduled_source_takes_its_starts_until_the_pool_closes() {
         let at = Instant::now();
-        let (vus, mut src) = scheduled(at).await;
+        let (vus, mut src) = scheduled(at);
         let never = CancellationToken::new();
         assert!(matches!(src.next(&never).await, Next::Scheduled(t) if t == at));
         vus.close();
@@ -481,12 +490,7 @@ mod tests {
             starting: Some(Starting(flag.clone())),
         };
         assert!(flag.load(Ordering::Acquire), "still starting");
-        let waited = tokio::time::timeout(
-            Duration::from_millis(1),
-            src.next(&CancellationToken::new()),
-        )
-        .await;
-        assert!(waited.is_err());
+        go_idle(&mut src);
         assert!(!flag.load(Ordering::Acquire), "up: the pool may grow again");
         // A VU that ends before it gets that far lets the pool grow too.
         flag.store(true, Ordering::Release);
@@ -506,7 +510,7 @@ mod tests {
         stopped.cancel();
         let at = Instant::now();
         for _ in 0..100 {
-            let (vus, mut src) = scheduled(at).await;
+            let (vus, mut src) = scheduled(at);
             vus.close();
             assert!(matches!(src.next(&stopped).await, Next::Scheduled(t) if t == at));
             // With nothing more handed out, the stop ends it.

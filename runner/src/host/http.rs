@@ -156,18 +156,10 @@ fn header_block(headers: &HeaderMap) -> String {
         block.push(b'\n');
     }
     // One check of the whole block instead of one per value: for short
-    // values the call, not the bytes, is most of the cost. Names are ASCII,
-    // so only a value can fail it; then each value is converted on its own.
-    String::from_utf8(block).unwrap_or_else(|_| {
-        let mut block = String::with_capacity(len);
-        for (name, value) in headers {
-            block.push_str(name.as_str());
-            block.push_str(": ");
-            block.push_str(&lossy(value));
-            block.push('\n');
-        }
-        block
-    })
+    // values the call, not the bytes, is most of the cost. Names and
+    // separators are ASCII, which never continues a UTF-8 sequence, so the
+    // lossy fallback replaces exactly what it would value by value.
+    String::from_utf8(block).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn lossy(value: &HeaderValue) -> std::borrow::Cow<'_, str> {
