@@ -34,13 +34,16 @@ pub(crate) struct Ctx<'a> {
 /// client reuses one timer for its requests one after another: pushing a
 /// registered timer's deadline later is one atomic store, where a fresh
 /// timer per request takes the time driver's lock twice (register, drop).
-pub(crate) async fn run(
+///
+/// Not an `async fn`, nor is [`attempt`]: an `async fn` copies its
+/// arguments into its body, so the future holds them twice.
+pub(crate) fn run(
     ctx: &Ctx<'_>,
     prep: &mut Prepared,
     idle: Option<Conn>,
     blocked: Duration,
     mut timer: Pin<&mut Sleep>,
-) -> (Result<Exchange, RequestError>, Option<Conn>) {
+) -> impl Future<Output = (Result<Exchange, RequestError>, Option<Conn>)> {
     let limit = prep.timeout;
     let now = tokio::time::Instant::now();
     // A limit too large to represent is as good as none.
@@ -49,37 +52,39 @@ pub(crate) async fn run(
         .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
     timer.as_mut().reset(deadline);
     let mut rec = Recorder::new(ctx.epoch, blocked);
-    let outcome = {
-        let mut attempt = pin!(attempt(ctx, prep, idle, &mut rec, deadline));
-        poll_fn(|cx| {
-            if let Poll::Ready(r) = attempt.as_mut().poll(cx) {
-                return Poll::Ready(Ok(r));
+    async move {
+        let outcome = {
+            let mut attempt = pin!(attempt(ctx, prep, idle, &mut rec, deadline));
+            poll_fn(|cx| {
+                if let Poll::Ready(r) = attempt.as_mut().poll(cx) {
+                    return Poll::Ready(Ok(r));
+                }
+                timer.as_mut().poll(cx).map(Err)
+            })
+            .await
+        };
+        match outcome {
+            Ok(Ok(done)) => {
+                let exchange = Exchange {
+                    status: done.status.as_u16(),
+                    headers: done.headers,
+                    body: done.body,
+                    timings: rec.timings(),
+                    bytes_sent: rec.sent(),
+                    bytes_received: rec.received(),
+                };
+                (Ok(exchange), done.conn)
             }
-            timer.as_mut().poll(cx).map(Err)
-        })
-        .await
-    };
-    match outcome {
-        Ok(Ok(done)) => {
-            let exchange = Exchange {
-                status: done.status.as_u16(),
-                headers: done.headers,
-                body: done.body,
-                timings: rec.timings(),
-                bytes_sent: rec.sent(),
-                bytes_received: rec.received(),
-            };
-            (Ok(exchange), done.conn)
-        }
-        Ok(Err(failure)) => (Err(rec.fail(failure)), None),
-        // The attempt future, and with it the connection, is gone: hyper
-        // closes a connection whose request was dropped mid-flight.
-        Err(_) => {
-            let failure = Failure::new(
-                ErrorKind::Timeout,
-                format!("timed out after {} {}", fmt_duration(limit), rec.stage()),
-            );
-            (Err(rec.fail(failure)), None)
+            Ok(Err(failure)) => (Err(rec.fail(failure)), None),
+            // The attempt future, and with it the connection, is gone: hyper
+            // closes a connection whose request was dropped mid-flight.
+            Err(_) => {
+                let failure = Failure::new(
+                    ErrorKind::Timeout,
+                    format!("timed out after {} {}", fmt_duration(limit), rec.stage()),
+                );
+                (Err(rec.fail(failure)), None)
+            }
         }
     }
 }
@@ -91,59 +96,66 @@ struct Done {
     conn: Option<Conn>,
 }
 
-async fn attempt(
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would copy its arguments into its body (see run)"
+)]
+fn attempt(
     ctx: &Ctx<'_>,
     prep: &mut Prepared,
     idle: Option<Conn>,
     rec: &mut Recorder,
     deadline: tokio::time::Instant,
-) -> Result<Done, Failure> {
-    let mut reused = None;
-    if let Some(mut conn) = idle {
-        // Right after a response the connection task may not yet have
-        // re-armed for the next request; this waits for that (usually no
-        // wait at all) or reports that the server closed it meanwhile.
-        if conn.sender.ready().await.is_ok() {
-            reused = Some(conn);
-        }
-    }
-    let mut may_retry = reused.is_some();
-    let mut conn = match reused {
-        Some(conn) => {
-            rec.use_conn(&conn.stats, false);
-            conn
-        }
-        None => Box::pin(open(ctx, prep, rec, deadline)).await?,
-    };
-    loop {
-        let req = match prep.request.take() {
-            Some(req) => req,
-            None => prep.build(ctx.user_agent)?,
-        };
-        rec.start(&conn.stats);
-        match conn.sender.try_send_request(req).await {
-            Ok(resp) => return receive(prep, rec, conn, resp).await,
-            Err(mut e) => {
-                let unsent = e.take_message();
-                let failure = classify_hyper(e.error());
-                // Keep-alive race: the server closed an idle connection just as
-                // we reused it. Retry once on a new connection if nothing of a
-                // response arrived and resending is harmless (as Go's client,
-                // hence k6, and browsers do); the request is counted once.
-                // Anything else is the request's error.
-                if may_retry
-                    && failure.kind == ErrorKind::Reset
-                    && conn.stats.first_read() == 0
-                    && (unsent.is_some() || prep.replayable())
-                {
-                    may_retry = false;
-                    prep.request = unsent;
-                    conn = Box::pin(open(ctx, prep, rec, deadline)).await?;
-                    continue;
-                }
-                return Err(failure);
+) -> impl Future<Output = Result<Done, Failure>> {
+    async move {
+        let mut reused = None;
+        if let Some(mut conn) = idle {
+            // Right after a response the connection task may not yet have
+            // re-armed for the next request; this waits for that (usually no
+            // wait at all) or reports that the server closed it meanwhile.
+            if conn.sender.ready().await.is_ok() {
+                reused = Some(conn);
             }
         }
+        let mut may_retry = reused.is_some();
+        let mut conn = match reused {
+            Some(conn) => {
+                rec.use_conn(&conn.stats, false);
+                conn
+            }
+            None => Box::pin(open(ctx, prep, rec, deadline)).await?,
+        };
+        // What one send returned is taken apart before anything else is
+        // awaited: kept whole (as a `match` on it keeps it), it would sit in
+        // this future beside the response's.
+        let resp = loop {
+            let req = match prep.request.take() {
+                Some(req) => *req,
+                None => prep.build(ctx.user_agent)?,
+            };
+            rec.start(&conn.stats);
+            let (unsent, failure) = match conn.sender.try_send_request(req).await {
+                Ok(resp) => break resp,
+                Err(mut e) => (e.take_message(), classify_hyper(e.error())),
+            };
+            // Keep-alive race: the server closed an idle connection just as
+            // we reused it. Retry once on a new connection if nothing of a
+            // response arrived and resending is harmless (as Go's client,
+            // hence k6, and browsers do); the request is counted once.
+            // Anything else is the request's error.
+            if may_retry
+                && failure.kind == ErrorKind::Reset
+                && conn.stats.first_read() == 0
+                && (unsent.is_some() || prep.replayable())
+            {
+                may_retry = false;
+                prep.request = unsent.map(Box::new);
+                conn = Box::pin(open(ctx, prep, rec, deadline)).await?;
+                continue;
+            }
+            return Err(failure);
+        };
+        receive(prep, rec, conn, resp).await
     }
 }
 
@@ -169,35 +181,38 @@ async fn open(
     .await
 }
 
-async fn receive(
-    prep: &Prepared,
-    rec: &mut Recorder,
+/// Not an `async fn`, which would keep `resp` beside its parts.
+fn receive<'a>(
+    prep: &'a Prepared,
+    rec: &'a mut Recorder,
     conn: Conn,
     resp: Response<Incoming>,
-) -> Result<Done, Failure> {
-    rec.head_received = true;
+) -> impl Future<Output = Result<Done, Failure>> + 'a {
     let (parts, mut body) = resp.into_parts();
-    let body_error = |e: hyper::Error| {
-        let f = classify_hyper(&e);
-        Failure::new(f.kind, format!("reading body: {}", f.message))
-    };
-    let body = if prep.discard_body {
-        // Frames are dropped as they come; the wire bytes are still counted.
-        while let Some(frame) = body.frame().await {
-            frame.map_err(body_error)?;
-        }
-        Bytes::new()
-    } else {
-        read_body(&mut body).await.map_err(body_error)?
-    };
-    rec.t_end = ns_since(rec.epoch);
-    let keep = !conn.sender.is_closed() && !asks_to_close(&parts.headers);
-    Ok(Done {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-        conn: keep.then_some(conn),
-    })
+    async move {
+        rec.head_received = true;
+        let body_error = |e: hyper::Error| {
+            let f = classify_hyper(&e);
+            Failure::new(f.kind, format!("reading body: {}", f.message))
+        };
+        let body = if prep.discard_body {
+            // Frames are dropped as they come; the wire bytes are still counted.
+            while let Some(frame) = body.frame().await {
+                frame.map_err(body_error)?;
+            }
+            Bytes::new()
+        } else {
+            read_body(&mut body).await.map_err(body_error)?
+        };
+        rec.t_end = ns_since(rec.epoch);
+        let keep = !conn.sender.is_closed() && !asks_to_close(&parts.headers);
+        Ok(Done {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+            conn: keep.then_some(conn),
+        })
+    }
 }
 
 /// The body's data in one piece. A body that arrives in one frame (a small

@@ -267,7 +267,7 @@ pub struct VuHttpClient {
 struct LastOrigin {
     /// The URL text up to the end of the authority, e.g. `http://h:8080`.
     prefix: String,
-    origin: Origin,
+    origin: Arc<Origin>,
     pool: usize,
 }
 
@@ -306,23 +306,39 @@ impl VuHttpClient {
     }
 
     /// Performs one request, reusing an idle connection to its origin.
-    pub async fn send(&mut self, req: OutgoingRequest) -> Result<Exchange, RequestError> {
-        let (mut prep, origin) = self.prepare(req).map_err(RequestError::unsent)?;
-        let idle = self.pools.take(origin);
-        let ctx = Ctx {
-            config: &self.config,
-            epoch: self.epoch,
-            user_agent: self.user_agent.as_ref(),
-        };
-        let timer = self
-            .timer
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::ZERO)))
-            .as_mut();
-        let (result, conn) = run(&ctx, &mut prep, idle, Duration::ZERO, timer).await;
-        if let Some(conn) = conn {
-            self.pools.put(origin, conn);
+    ///
+    /// Not an `async fn`: one keeps its arguments for its whole life, so
+    /// this future would hold the request twice, as it came and prepared.
+    /// Prepared first, it holds it once, and is used where it lies.
+    pub fn send(
+        &mut self,
+        req: OutgoingRequest,
+    ) -> impl Future<Output = Result<Exchange, RequestError>> + Send + '_ {
+        let mut prepared = self.prepare(req);
+        async move {
+            let (prep, origin) = match &mut prepared {
+                Ok((prep, origin)) => (prep, *origin),
+                Err(failure) => {
+                    let failure = Failure::new(failure.kind, std::mem::take(&mut failure.message));
+                    return Err(RequestError::unsent(failure));
+                }
+            };
+            let idle = self.pools.take(origin);
+            let ctx = Ctx {
+                config: &self.config,
+                epoch: self.epoch,
+                user_agent: self.user_agent.as_ref(),
+            };
+            let timer = self
+                .timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::ZERO)))
+                .as_mut();
+            let (result, conn) = run(&ctx, prep, idle, Duration::ZERO, timer).await;
+            if let Some(conn) = conn {
+                self.pools.put(origin, conn);
+            }
+            result
         }
-        result
     }
 
     /// Sends all concurrently over up to `max_conns_per_origin` connections
@@ -436,20 +452,21 @@ impl VuHttpClient {
         let target = split.origin.target();
         self.config.hosts.check(&target)?;
         let pool = self.pools.origin(target.tls, target.host, target.port);
+        let origin = Arc::new(split.origin);
         if let Some(prefix) = split.prefix {
             self.last = Some(LastOrigin {
                 prefix,
-                origin: split.origin.clone(),
+                origin: origin.clone(),
                 pool,
             });
         }
-        self.prepared(req, split.origin, split.path, pool)
+        self.prepared(req, origin, split.path, pool)
     }
 
     fn prepared(
         &self,
         req: OutgoingRequest,
-        origin: Origin,
+        origin: Arc<Origin>,
         path: PathAndQuery,
         pool: usize,
     ) -> Result<(Prepared, usize), Failure> {

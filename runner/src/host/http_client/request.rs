@@ -1,6 +1,7 @@
 //! Turning an [`OutgoingRequest`] into what goes on the wire: URL checks,
 //! origin-form target, default headers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -131,9 +132,13 @@ pub(crate) fn path_after(url: String, prefix: &str) -> Result<PathAndQuery, Stri
 }
 
 /// A validated request, ready to be (re)built for a connection.
+///
+/// It lives in every request's future, so it is kept small: the origin is
+/// shared and the built request boxed (see the test
+/// `request_future_stays_small`).
 pub(crate) struct Prepared {
     pub(crate) method: Method,
-    pub(crate) origin: Origin,
+    pub(crate) origin: Arc<Origin>,
     path: PathAndQuery,
     headers: Vec<(String, String)>,
     body: Bytes,
@@ -141,14 +146,14 @@ pub(crate) struct Prepared {
     pub(crate) discard_body: bool,
     /// Built up front (which validates the headers); taken by the first
     /// attempt and rebuilt only if a retry needs it again.
-    pub(crate) request: Option<Request<ReqBody>>,
+    pub(crate) request: Option<Box<Request<ReqBody>>>,
 }
 
 impl Prepared {
     /// `req` without its URL, which `origin` and `path` stand for.
     pub(crate) fn new(
         req: OutgoingRequest,
-        origin: Origin,
+        origin: Arc<Origin>,
         path: PathAndQuery,
         default_timeout: Duration,
         user_agent: Option<&HeaderValue>,
@@ -171,7 +176,7 @@ impl Prepared {
             discard_body,
             request: None,
         };
-        prepared.request = Some(prepared.build(user_agent)?);
+        prepared.request = Some(Box::new(prepared.build(user_agent)?));
         Ok(prepared)
     }
 

@@ -197,13 +197,17 @@ fn client_and_its_futures_are_send() {
 /// the VU's fiber, on every request. Dialing (name lookup, TCP, TLS) is
 /// boxed so its state does not inflate the common case of a kept-alive
 /// connection: unboxed, the future took 5.7 KiB (3.1 KiB boxed), and
-/// copying futures was 5 % of the runner's CPU time in a profile.
+/// copying futures was 5 % of the runner's CPU time in a profile. It was
+/// 2 KiB until the request stopped being kept twice (as given and as
+/// prepared) and the functions on the way stopped copying their arguments.
 #[test]
 fn request_future_stays_small() {
     let mut c = client();
     let f = c.send(OutgoingRequest::get("http://127.0.0.1:9/"));
     let size = std::mem::size_of_val(&f);
-    assert!(size <= 2560, "a request's future takes {size} bytes");
+    // Boxed for each request: glibc serves up to 1,032 bytes from its
+    // per-thread cache, and a larger box takes its slow path.
+    assert!(size <= 1000, "a request's future takes {size} bytes");
 }
 
 #[test]
