@@ -309,7 +309,10 @@ impl VuHttpClient {
     ///
     /// Not an `async fn`: one keeps its arguments for its whole life, so
     /// this future would hold the request twice, as it came and prepared.
-    /// Prepared first, it holds it once, and is used where it lies.
+    /// Prepared first, it holds it once, and is used where it lies. So the
+    /// URL is parsed and checked against the allowed hosts when this is
+    /// called: a future dropped unpolled still leaves its origin in the
+    /// client's caches (harmless, they are caches).
     pub fn send(
         &mut self,
         req: OutgoingRequest,
