@@ -210,6 +210,35 @@ fn a_run_whose_every_iteration_fails_is_a_runtime_failure() {
 }
 
 #[test]
+fn ticks_that_pass_while_the_guest_waits_are_not_its_cpu_time() {
+    // One iteration of 40 requests of 5 ms each: about 200 ms of waiting,
+    // across some 20 epoch ticks of 10 ms, almost all inside the waits. A
+    // budget that charged a tick met after a short wait (as one did) stops
+    // this iteration at 50 ms; the guest itself runs for well under that.
+    let srv = server();
+    let list: Vec<String> = (0..40).map(|i| format!("w{i}=/slow?ms=5")).collect();
+    let env = format!("PROBE_ENDPOINTS={}", list.join(";"));
+    let (run, r, _d) = run_json(
+        &guest("probe"),
+        &srv.base_url(),
+        &[
+            "--flow",
+            "endpoints",
+            "--iterations",
+            "2",
+            "--iteration-cpu-limit",
+            "50ms",
+            "-e",
+            &env,
+        ],
+    );
+    run.expect_code(0);
+    assert_eq!(traps(&r, "default", "cpu_limit"), 0.0, "{}", run.stderr);
+    assert_eq!(value(&r, "iterations", &[], "count"), 2.0, "{}", run.stderr);
+    assert_eq!(value(&r, "http_reqs", &[], "count"), 80.0, "{}", run.stderr);
+}
+
+#[test]
 fn the_iteration_cpu_limit_can_come_from_the_options() {
     let srv = server();
     let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,7 @@
 //! and recorded under their tags (k6's `http_req_*` metrics).
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::header::{HeaderMap, HeaderValue};
 
@@ -12,6 +12,7 @@ use crate::metrics::recorder::{self, HttpSample};
 use crate::wasm::bindings::http::{
     self as wit, Host, HttpError, Method, PackedResponse, Request, Response, StatusRange,
 };
+use crate::wasm::engine::ticks;
 
 /// k6's default `expectedStatuses`.
 const DEFAULT_EXPECTED: StatusRange = StatusRange { min: 200, max: 399 };
@@ -70,13 +71,7 @@ impl HostState {
                 Ok(req) => Box::pin(self.http.send(req)).await,
                 Err(msg) => Err(invalid(ErrorKind::Protocol, msg)),
             };
-            // The exchange's own phases tell how long it waited, without two
-            // more clock reads.
-            let timings = match &result {
-                Ok(x) => &x.timings,
-                Err(e) => &e.timings,
-            };
-            self.cpu.waited(timings.total());
+            self.cpu.resumed(ticks());
             Ok(self.finish(&prepared, result).map(shape))
         }
     }
@@ -100,9 +95,8 @@ impl HostState {
                 Err(msg) => outcomes.push(Some(Err(invalid(ErrorKind::Protocol, msg)))),
             }
         }
-        let started = Instant::now();
         let mut sent = self.http.batch(valid).await.into_iter();
-        self.cpu.waited(started.elapsed());
+        self.cpu.resumed(ticks());
         prepared
             .iter()
             .zip(outcomes)
@@ -418,7 +412,7 @@ mod tests {
     fn guest_call_futures_stay_small() {
         let shared = std::sync::Arc::new(crate::host::RunShared {
             env: Default::default(),
-            started: Instant::now(),
+            started: std::time::Instant::now(),
             http: std::sync::Arc::new(crate::host::http_client::ClientConfig::new(
                 crate::host::http_client::tls_config(&[], false).unwrap(),
             )),

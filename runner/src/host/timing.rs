@@ -1,16 +1,16 @@
 //! `timing`: think time that suspends only the VU's task, and monotonic
 //! time since the test started.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::HostState;
 use crate::wasm::bindings::timing::Host;
+use crate::wasm::engine::ticks;
 
 impl Host for HostState {
     async fn sleep(&mut self, duration: u64) -> wasmtime::Result<()> {
-        let started = Instant::now();
         tokio::time::sleep(Duration::from_nanos(duration)).await;
-        self.cpu.waited(started.elapsed());
+        self.cpu.resumed(ticks());
         Ok(())
     }
 

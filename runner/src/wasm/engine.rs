@@ -9,7 +9,7 @@
 //! once more, for its memory layout).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -297,6 +297,18 @@ fn pooling(profile: &CodegenProfile, alloc: &AllocationPlan) -> PoolingAllocatio
     pool
 }
 
+/// Ticks of every [`EpochTicker`] of the process so far. The engine's own
+/// epoch cannot be read back; the CPU budget compares this count with the
+/// one when the guest last started running. Two tickers at once (only in
+/// tests) make ticks look more frequent: a guest may then yield, and be
+/// charged, a tick early.
+static TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// How many epoch ticks have passed in this process.
+pub fn ticks() -> u64 {
+    TICKS.load(Ordering::Acquire)
+}
+
 /// Advances an engine's epoch every [`EPOCH_TICK`] on its own thread until
 /// dropped, so guest code that runs long yields to other VUs.
 pub struct EpochTicker {
@@ -316,7 +328,12 @@ impl EpochTicker {
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
                     match engine.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
+                        Some(engine) => {
+                            // Counted first: a guest that sees the new epoch
+                            // also sees the tick.
+                            TICKS.fetch_add(1, Ordering::Release);
+                            engine.increment_epoch();
+                        }
                         None => break,
                     }
                 }

@@ -115,7 +115,7 @@ impl ResourceLimiter for VuLimits {
 }
 
 /// The guest's code used up its CPU time for one call.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "stopped after {} of CPU time in one call, the limit (--iteration-cpu-limit); \
      an endless loop?",
@@ -147,17 +147,33 @@ pub struct CallTimedOut {
 
 /// CPU time of the current call into the guest, in epoch ticks.
 ///
-/// The store's epoch callback runs when a tick passes while guest code
-/// runs, and counts it; ticks that pass while the guest waits in the
-/// runner's `sleep` or HTTP calls do not count (the host marks those waits).
-/// A wait in a WASI call (e.g. `std::thread::sleep`) costs at most one tick.
+/// The store's epoch callback runs at the first check in guest code after
+/// a tick. A tick counts only if it passed while the guest ran, that is
+/// after the call started and after the guest last came back from one of
+/// the runner's waits (`sleep`, HTTP), which mark their return with
+/// [`CpuBudget::resumed`]. A tick that passed in such a wait is not the
+/// guest's, and the guest, which has just been scheduled, need not yield
+/// for it. A wait in a WASI call (e.g. `std::thread::sleep`) is not marked
+/// and costs at most one tick.
+///
+/// Tick numbers come from [`super::engine::ticks`]; they are arguments
+/// here so the counting can be tested without a ticker.
 #[derive(Debug)]
 pub struct CpuBudget {
     limit: Duration,
     limit_ticks: u64,
     used_ticks: u64,
-    /// The next tick passed during a wait, not while the guest ran.
-    skip_next: bool,
+    /// The tick count when the guest last started running.
+    running_since: u64,
+}
+
+/// Whose a tick was, as [`CpuBudget::tick`] tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tick {
+    /// The guest ran across it: counted, and the guest yields.
+    Ran,
+    /// It passed while the guest waited in the runner: not counted.
+    Waited,
 }
 
 impl CpuBudget {
@@ -170,35 +186,33 @@ impl CpuBudget {
                 .unwrap_or(u64::MAX)
                 .max(1),
             used_ticks: 0,
-            skip_next: false,
+            running_since: 0,
         }
     }
 
-    /// Starts counting a new call.
-    pub fn start_call(&mut self) {
+    /// Starts counting a new call at tick `now`.
+    pub fn start_call(&mut self, now: u64) {
         self.used_ticks = 0;
-        self.skip_next = false;
+        self.running_since = now;
     }
 
-    /// The guest waited `waited` in a host call; a tick within it is not
-    /// the guest's.
-    pub fn waited(&mut self, waited: Duration) {
-        if waited >= EPOCH_TICK {
-            self.skip_next = true;
-        }
+    /// The guest runs again at tick `now`, back from a wait in the runner.
+    pub fn resumed(&mut self, now: u64) {
+        self.running_since = now;
     }
 
-    /// A tick passed while guest code ran: counts it, or stops the guest
-    /// once the budget is spent.
-    pub fn tick(&mut self) -> Result<(), CpuLimitExceeded> {
-        if std::mem::take(&mut self.skip_next) {
-            return Ok(());
+    /// The guest met a passed tick, the count being `now`: counts it if
+    /// the guest ran across it, or stops the guest once the budget is spent.
+    pub fn tick(&mut self, now: u64) -> Result<Tick, CpuLimitExceeded> {
+        if now == self.running_since {
+            return Ok(Tick::Waited);
         }
+        self.running_since = now;
         self.used_ticks += 1;
         if self.used_ticks >= self.limit_ticks {
             return Err(CpuLimitExceeded { limit: self.limit });
         }
-        Ok(())
+        Ok(Tick::Ran)
     }
 
     /// CPU time counted so far in this call.
@@ -292,21 +306,28 @@ mod tests {
     #[test]
     fn the_budget_counts_running_ticks_only() {
         let mut b = CpuBudget::new(EPOCH_TICK * 3);
-        b.start_call();
-        b.tick().unwrap();
-        b.waited(EPOCH_TICK * 50);
-        b.tick().unwrap(); // passed during the wait
-        b.waited(Duration::from_micros(10));
-        b.tick().unwrap();
+        b.start_call(7);
+        assert_eq!(b.tick(8), Ok(Tick::Ran));
+        // Ticks 9 to 58 pass in a long wait, and tick 59 in a short one:
+        // none is the guest's, whatever the wait's length.
+        b.resumed(58);
+        assert_eq!(b.tick(58), Ok(Tick::Waited));
+        b.resumed(59);
+        assert_eq!(b.tick(59), Ok(Tick::Waited));
+        assert_eq!(b.tick(60), Ok(Tick::Ran));
+        // A tick met again (the callback ran twice in one tick) counts once.
+        assert_eq!(b.tick(60), Ok(Tick::Waited));
         assert_eq!(b.used(), EPOCH_TICK * 2);
-        let err = b.tick().unwrap_err();
+        let err = b.tick(61).unwrap_err();
         assert!(
             err.to_string().contains("stopped after 30ms of CPU time"),
             "{err}"
         );
-        b.start_call();
+        b.start_call(70);
         assert_eq!(b.used(), Duration::ZERO);
+        // Ticks before the call began are not its own.
+        assert_eq!(b.tick(70), Ok(Tick::Waited));
         // A limit below one tick still allows one.
-        assert!(CpuBudget::new(Duration::from_micros(1)).tick().is_err());
+        assert!(CpuBudget::new(Duration::from_micros(1)).tick(1).is_err());
     }
 }

@@ -124,13 +124,6 @@ pub struct Timings {
     pub duration: Duration,
 }
 
-impl Timings {
-    /// All phases: the time from the request's start to its end.
-    pub fn total(&self) -> Duration {
-        self.blocked + self.connecting + self.tls_handshaking + self.duration
-    }
-}
-
 /// A response, read to its end.
 #[derive(Debug, Clone)]
 pub struct Exchange {
