@@ -98,14 +98,15 @@ pub async fn run_load(inputs: LoadInputs<'_>) -> anyhow::Result<LoadOutcome> {
     let mut drivers = JoinSet::new();
     let mut counters = Vec::new();
     for sp in &plan.scenarios {
+        let tags: Arc<[(String, String)]> = sp
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let scenario = Arc::new(ScenarioShared {
             name: Arc::from(sp.name.as_str()),
-            flows: WeightedFlows::new(&sp.flows),
-            tags: sp
-                .tags
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            flows: WeightedFlows::new(&sp.flows, &sp.name, &tags),
+            tags,
             env: Arc::new(sp.env.clone()),
             active: AtomicU64::new(0),
         });

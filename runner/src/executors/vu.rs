@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -185,33 +185,52 @@ pub struct VuJob {
     pub stops: VuStops,
 }
 
+/// A flow as a scenario's VUs run it.
+#[derive(Debug)]
+pub struct ScenarioFlow {
+    /// The flow's name.
+    pub name: Arc<str>,
+    /// The series its iterations are recorded in (scenario, its tags and
+    /// the flow), keyed once for all of them.
+    iteration_key: Box<str>,
+}
+
 /// Flows with cumulative weights, for a weighted pick per iteration.
 #[derive(Debug)]
 pub struct WeightedFlows {
-    names: Vec<Arc<str>>,
+    flows: Vec<ScenarioFlow>,
     cumulative: Vec<u64>,
 }
 
 impl WeightedFlows {
-    /// From flows with weights above zero.
-    pub fn new(flows: &[Flow]) -> Self {
+    /// From the flows with weights above zero of scenario `scenario`,
+    /// tagged `tags`.
+    pub fn new(flows: &[Flow], scenario: &str, tags: &[(String, String)]) -> Self {
         let mut total = 0u64;
-        let mut names = Vec::new();
+        let mut kept = Vec::new();
         let mut cumulative = Vec::new();
         for f in flows.iter().filter(|f| f.weight > 0) {
             total += u64::from(f.weight);
-            names.push(Arc::from(f.name.as_str()));
+            let mut pairs = scenario_tags(scenario, tags);
+            pairs.push(("flow", &f.name));
+            kept.push(ScenarioFlow {
+                name: Arc::from(f.name.as_str()),
+                iteration_key: recorder::series_key(None, &mut pairs),
+            });
             cumulative.push(total);
         }
-        WeightedFlows { names, cumulative }
+        WeightedFlows {
+            flows: kept,
+            cumulative,
+        }
     }
 
     /// A flow picked in proportion to its weight.
-    pub fn pick(&self, rng: &mut fastrand::Rng) -> &Arc<str> {
+    pub fn pick(&self, rng: &mut fastrand::Rng) -> &ScenarioFlow {
         let total = self.cumulative.last().copied().unwrap_or(1);
         let r = rng.u64(0..total);
         let i = self.cumulative.partition_point(|&c| c <= r);
-        &self.names[i.min(self.names.len() - 1)]
+        &self.flows[i.min(self.flows.len() - 1)]
     }
 }
 
@@ -299,6 +318,8 @@ async fn iterate(job: &mut VuJob, in_iteration: &Cell<bool>) {
     let mut rng =
         fastrand::Rng::with_seed(job.id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ fastrand::u64(..));
     let graceful = job.stops.graceful.clone();
+    // Its own handle, so a picked flow stays borrowed while `job` is used.
+    let scenario = job.scenario.clone();
     let mut iteration: u64 = 0;
     loop {
         let next = job.source.next(&graceful).await;
@@ -310,7 +331,7 @@ async fn iterate(job: &mut VuJob, in_iteration: &Cell<bool>) {
                 (now, Some(now.saturating_duration_since(at)))
             }
         };
-        let flow = job.scenario.flows.pick(&mut rng).clone();
+        let flow = scenario.flows.pick(&mut rng);
         {
             let state = inst.state();
             state.iteration = iteration;
@@ -318,26 +339,22 @@ async fn iterate(job: &mut VuJob, in_iteration: &Cell<bool>) {
         }
         recorder::count_iteration_start();
         in_iteration.set(true);
-        let result = inst.run(&flow).await;
+        let result = inst.run(&flow.name).await;
         in_iteration.set(false);
         let outcome = match &result {
             Ok(()) => IterationOutcome::Ok,
             Err(CallError::Guest(_)) => IterationOutcome::Error,
             Err(CallError::Trap(trap)) => IterationOutcome::Trap(TrapCause::of(trap)),
         };
-        record_iteration(
-            &job.scenario,
-            &flow,
-            started.elapsed(),
-            start_delay,
-            outcome,
-        );
+        recorder::record_iteration_at(&flow.iteration_key, started.elapsed(), start_delay, outcome);
         iteration += 1;
         match result {
             Ok(()) => {}
-            Err(CallError::Guest(msg)) => {
-                job.run.shared.errors.iteration_error(job.id, &flow, &msg)
-            }
+            Err(CallError::Guest(msg)) => job
+                .run
+                .shared
+                .errors
+                .iteration_error(job.id, &flow.name, &msg),
             Err(CallError::Trap(trap)) => {
                 if job.run.shared.abort.reason().is_some() {
                     return;
@@ -347,7 +364,7 @@ async fn iterate(job: &mut VuJob, in_iteration: &Cell<bool>) {
                 job.run
                     .shared
                     .errors
-                    .trap(job.id, &flow, cause, &trap, &output);
+                    .trap(job.id, &flow.name, cause, &trap, &output);
                 // A trapped instance is unusable: start over with a fresh one,
                 // after freeing the old one's memory, tables and stack (the
                 // engine is sized for one instance per VU plus a spare or two).
@@ -359,18 +376,6 @@ async fn iterate(job: &mut VuJob, in_iteration: &Cell<bool>) {
             }
         }
     }
-}
-
-fn record_iteration(
-    s: &ScenarioShared,
-    flow: &str,
-    service: Duration,
-    start_delay: Option<Duration>,
-    outcome: IterationOutcome,
-) {
-    let mut tags = scenario_tags(&s.name, &s.tags);
-    tags.push(("flow", flow));
-    recorder::record_iteration(&mut tags, service, start_delay, outcome);
 }
 
 fn record_interrupted(s: &ScenarioShared) {
@@ -391,32 +396,44 @@ mod tests {
 
     #[test]
     fn weighted_pick_follows_weights() {
-        let flows = WeightedFlows::new(&[
-            Flow {
-                name: "a".into(),
-                weight: 3,
-            },
-            Flow {
-                name: "zero".into(),
-                weight: 0,
-            },
-            Flow {
-                name: "b".into(),
-                weight: 1,
-            },
-        ]);
+        let flows = WeightedFlows::new(
+            &[
+                Flow {
+                    name: "a".into(),
+                    weight: 3,
+                },
+                Flow {
+                    name: "zero".into(),
+                    weight: 0,
+                },
+                Flow {
+                    name: "b".into(),
+                    weight: 1,
+                },
+            ],
+            "s",
+            &[("team".into(), "x".into())],
+        );
         let mut rng = fastrand::Rng::with_seed(7);
         let n = 40_000;
-        let a = (0..n).filter(|_| &**flows.pick(&mut rng) == "a").count();
+        let a = (0..n)
+            .filter(|_| &*flows.pick(&mut rng).name == "a")
+            .count();
         let share = a as f64 / n as f64;
         assert!((share - 0.75).abs() < 0.02, "share of a = {share}");
+        // Each flow's iterations are keyed by the scenario, its tags and the
+        // flow, as a sample carrying those tags would be.
+        let b = flows.flows.iter().find(|f| &*f.name == "b").unwrap();
+        let mut pairs = [("flow", "b"), ("scenario", "s"), ("team", "x")];
+        assert_eq!(b.iteration_key, recorder::series_key(None, &mut pairs));
+        assert_eq!(flows.flows.len(), 2);
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn sources_hand_out_exactly_what_they_hold() {
         let never = CancellationToken::new();
         let left = Arc::new(AtomicU64::new(5));
-        let until = Instant::now() + Duration::from_secs(60);
+        let until = Instant::now() + std::time::Duration::from_secs(60);
         let mut a = IterationSource::Shared {
             left: left.clone(),
             until,

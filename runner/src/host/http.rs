@@ -9,10 +9,24 @@ use hyper::header::{HeaderMap, HeaderValue};
 use super::HostState;
 use super::http_client::{ErrorKind, Exchange, OutgoingRequest, RequestError, Timings};
 use crate::metrics::recorder::{self, HttpSample};
+use crate::metrics::tags::scenario_tags;
 use crate::wasm::bindings::http::{
     self as wit, Host, HttpError, Method, PackedResponse, Request, Response, StatusRange,
 };
 use crate::wasm::engine::ticks;
+
+/// What sets one request's tag list apart from another's of the same VU
+/// (whose scenario and scenario tags are fixed), for the VU's memo of
+/// their keys.
+#[derive(Debug)]
+pub(crate) struct RequestTags {
+    name: String,
+    method: String,
+    status: u16,
+    expected: bool,
+    error: Option<ErrorKind>,
+    tags: Vec<(String, String)>,
+}
 
 /// k6's default `expectedStatuses`.
 const DEFAULT_EXPECTED: StatusRange = StatusRange { min: 200, max: 399 };
@@ -254,7 +268,7 @@ impl Prepared {
 impl HostState {
     /// Records the exchange; the caller shapes the result for the guest.
     fn finish(
-        &self,
+        &mut self,
         req: &Prepared,
         result: Result<Exchange, RequestError>,
     ) -> Result<Received, HttpError> {
@@ -279,19 +293,41 @@ impl HostState {
                 Some(e.kind),
             ),
         };
-        let mut status_buf = itoa::Buffer::new();
-        let mut code_buf = itoa::Buffer::new();
-        let mut tags = self.base_tags();
-        tags.extend(req.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        tags.extend([
-            ("name", req.name.as_str()),
-            ("method", req.method_str()),
-            ("status", status_buf.format(status)),
-            ("expected_response", if expected { "true" } else { "false" }),
-        ]);
-        if let Some(kind) = error {
-            tags.push(("error_code", code_buf.format(kind.k6_code())));
-        }
+        let key = self.request_keys.key(
+            |t| {
+                t.status == status
+                    && t.expected == expected
+                    && t.error == error
+                    && t.name == req.name
+                    && t.method == req.method_str()
+                    && t.tags == req.tags
+            },
+            || {
+                let mut status_buf = itoa::Buffer::new();
+                let mut code_buf = itoa::Buffer::new();
+                let mut tags = scenario_tags(&self.scenario, &self.tags);
+                tags.extend(req.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                tags.extend([
+                    ("name", req.name.as_str()),
+                    ("method", req.method_str()),
+                    ("status", status_buf.format(status)),
+                    ("expected_response", if expected { "true" } else { "false" }),
+                ]);
+                if let Some(kind) = error {
+                    tags.push(("error_code", code_buf.format(kind.k6_code())));
+                }
+                let key = recorder::series_key(None, &mut tags);
+                let what = RequestTags {
+                    name: req.name.clone(),
+                    method: req.method_str().to_owned(),
+                    status,
+                    expected,
+                    error,
+                    tags: req.tags.clone(),
+                };
+                (what, key)
+            },
+        );
         if let Err(e) = &result
             && e.kind == ErrorKind::ForbiddenHost
         {
@@ -301,8 +337,8 @@ impl HostState {
         // start, so a stalled server shows in the percentiles; the plain
         // service time is kept beside it.
         let delay = self.start_delay.unwrap_or_default();
-        recorder::record_http(
-            &mut tags,
+        recorder::record_http_at(
+            key,
             &HttpSample {
                 failed: !expected,
                 service_time: self.start_delay.map(|_| timings.duration),
@@ -408,8 +444,7 @@ mod tests {
         }
     }
 
-    #[test]
-    fn guest_call_futures_stay_small() {
+    fn state() -> HostState {
         let shared = std::sync::Arc::new(crate::host::RunShared {
             env: Default::default(),
             started: std::time::Instant::now(),
@@ -422,7 +457,127 @@ mod tests {
             stderr_budget: Default::default(),
             status_policy: Default::default(),
         });
-        let mut state = HostState::new(shared, 1, std::sync::Arc::from("s"));
+        HostState::new(shared, 1, std::sync::Arc::from("s"))
+    }
+
+    fn request(name: Option<&str>, tags: &[(&str, &str)]) -> Request {
+        Request {
+            method: Method::Get,
+            url: "http://127.0.0.1:9/x?q=1".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            name: name.map(str::to_owned),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            timeout: None,
+            expected_statuses: Vec::new(),
+            discard_body: false,
+        }
+    }
+
+    #[test]
+    fn repeated_requests_share_a_series_and_any_difference_splits_it() {
+        use crate::metrics::tags::TagSet;
+        let mut state = state();
+        let _ = recorder::take_shard();
+        // A status, or None for a refused connection.
+        let outcomes = [
+            (request(Some("a"), &[]), Some(200)),
+            (request(Some("a"), &[]), Some(200)),
+            (request(Some("a"), &[]), Some(500)),
+            (request(Some("a"), &[("k", "v")]), Some(200)),
+            (request(Some("b"), &[]), Some(200)),
+            (request(None, &[]), Some(200)),
+            (request(Some("a"), &[]), None),
+            (request(Some("a"), &[]), Some(200)),
+        ];
+        for (req, status) in outcomes {
+            let result = match status {
+                Some(status) => Ok(Exchange {
+                    status,
+                    headers: HeaderMap::new(),
+                    body: bytes::Bytes::new(),
+                    timings: Timings::default(),
+                    bytes_sent: 10,
+                    bytes_received: 20,
+                }),
+                None => Err(RequestError {
+                    kind: ErrorKind::Refused,
+                    message: "refused".into(),
+                    timings: Timings::default(),
+                    bytes_sent: 0,
+                    bytes_received: 0,
+                }),
+            };
+            let _ = state.finish(&Prepared::from(req), result);
+        }
+        // A check's series, likewise.
+        for (name, tags) in [
+            ("c", vec![]),
+            ("c", vec![]),
+            ("c", vec![("k".into(), "v".into())]),
+        ] {
+            let _ =
+                crate::wasm::bindings::metrics::Host::check(&mut state, name.into(), true, tags);
+        }
+        let shard = recorder::take_shard();
+        let reqs = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("scenario", "s"), ("method", "GET")];
+            all.extend_from_slice(pairs);
+            shard.http[TagSet::from_pairs(all).as_str()].reqs
+        };
+        let ok200 = [("status", "200"), ("expected_response", "true")];
+        assert_eq!(reqs(&[&[("name", "a")][..], &ok200].concat()), 3);
+        assert_eq!(
+            reqs(&[
+                ("name", "a"),
+                ("status", "500"),
+                ("expected_response", "false")
+            ]),
+            1
+        );
+        assert_eq!(
+            reqs(&[&[("name", "a"), ("k", "v")][..], &ok200].concat()),
+            1
+        );
+        assert_eq!(reqs(&[&[("name", "b")][..], &ok200].concat()), 1);
+        // No name: the URL without its query.
+        assert_eq!(
+            reqs(&[&[("name", "http://127.0.0.1:9/x")][..], &ok200].concat()),
+            1
+        );
+        assert_eq!(
+            reqs(&[
+                ("name", "a"),
+                ("status", "0"),
+                ("expected_response", "false"),
+                ("error_code", &ErrorKind::Refused.k6_code().to_string()),
+            ]),
+            1
+        );
+        assert_eq!(shard.http.len(), 6);
+        assert_eq!(shard.other.len(), 2);
+        let checks = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("scenario", "s"), ("check", "c")];
+            all.extend_from_slice(pairs);
+            let key = format!(
+                "checks{}{}",
+                recorder::NAME_SEP,
+                TagSet::from_pairs(all).as_str()
+            );
+            match &shard.other[key.as_str()] {
+                crate::metrics::data::MetricData::Rate { total, .. } => *total,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!((checks(&[]), checks(&[("k", "v")])), (2, 1));
+    }
+
+    #[test]
+    fn guest_call_futures_stay_small() {
+        let mut state = state();
         let request = || Request {
             method: Method::Get,
             url: "http://127.0.0.1:9/".into(),

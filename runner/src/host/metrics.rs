@@ -10,6 +10,14 @@ use crate::wasm::bindings::metrics::Host;
 
 type Tags = Vec<(String, String)>;
 
+/// What sets one check's tag list apart from another's of the same VU, for
+/// the VU's memo of their keys.
+#[derive(Debug)]
+pub(crate) struct CheckTags {
+    name: String,
+    tags: Tags,
+}
+
 impl HostState {
     /// The scenario's name and tags, which every sample of this VU carries;
     /// tags given with a sample come after them and so win.
@@ -90,16 +98,21 @@ impl Host for HostState {
     }
 
     fn check(&mut self, name: String, passed: bool, tags: Tags) -> wasmtime::Result<bool> {
-        let mut pairs = self.base_tags();
-        pairs.extend(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        pairs.push(("check", &name));
-        recorder::record_other(
-            catalog::CHECKS,
-            MetricKind::Rate,
-            false,
-            &mut pairs,
-            f64::from(u8::from(passed)),
+        let key = self.check_keys.key(
+            |t| t.name == name && t.tags == tags,
+            || {
+                let mut pairs = scenario_tags(&self.scenario, &self.tags);
+                pairs.extend(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                pairs.push(("check", &name));
+                let key = recorder::series_key(Some(catalog::CHECKS), &mut pairs);
+                let what = CheckTags {
+                    name: name.clone(),
+                    tags: tags.clone(),
+                };
+                (what, key)
+            },
         );
+        recorder::record_other_at(key, MetricKind::Rate, false, f64::from(u8::from(passed)));
         Ok(passed)
     }
 }

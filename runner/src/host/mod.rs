@@ -21,6 +21,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 pub use self::error_log::ErrorLog;
 use self::guest_stderr::{GuestStderr, StderrBudget};
 use self::http_client::{ClientConfig, VuHttpClient};
+use crate::metrics::key_memo::KeyMemo;
 use crate::plan::DEFAULT_ITERATION_CPU_LIMIT;
 use crate::wasm::bindings::types;
 use crate::wasm::limits::{CpuBudget, VuLimits};
@@ -148,6 +149,10 @@ pub struct HostState {
     pub http: VuHttpClient,
     /// Custom metric names already warned about, so a loop warns once.
     warned: Vec<String>,
+    /// Keys of the request tag lists this VU repeats.
+    request_keys: KeyMemo<http::RequestTags>,
+    /// Keys of the check tag lists this VU repeats.
+    check_keys: KeyMemo<metrics::CheckTags>,
 }
 
 impl HostState {
@@ -194,6 +199,8 @@ impl HostState {
             iteration: 0,
             http,
             warned: Vec::new(),
+            request_keys: KeyMemo::default(),
+            check_keys: KeyMemo::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod data;
+pub mod key_memo;
 pub mod recorder;
 pub mod store;
 pub mod tags;

@@ -123,9 +123,11 @@ pub struct Shard {
     keys: KeyCache,
 }
 
-/// Canonical keys by the tag lists as samples bring them (unsorted, with
-/// any duplicates). A VU's samples repeat a few lists, and finding one by
-/// its raw bytes skips sorting, scanning and encoding it again.
+/// Canonical keys by the tag lists as custom metrics' samples bring them
+/// (unsorted, with any duplicates). A VU's samples repeat a few lists, and
+/// finding one by its raw bytes skips sorting, scanning and encoding it
+/// again. HTTP, check and iteration samples come keyed by their callers,
+/// who can tell a repeated list more cheaply still.
 #[derive(Debug, Default)]
 struct KeyCache {
     /// The list being looked up: each string as its length, then its bytes,
@@ -160,16 +162,22 @@ impl KeyCache {
         if self.keys.len() >= KEY_CACHE_MAX && !self.keys.contains_key(self.raw.as_slice()) {
             self.keys.clear();
         }
-        self.keys.entry_ref(self.raw.as_slice()).or_insert_with(|| {
-            let mut key = String::new();
-            if let Some(metric) = metric {
-                key.push_str(metric);
-                key.push(NAME_SEP);
-            }
-            tags::encode_onto(&mut key, pairs);
-            key.into_boxed_str()
-        })
+        self.keys
+            .entry_ref(self.raw.as_slice())
+            .or_insert_with(|| series_key(metric, pairs))
     }
+}
+
+/// The canonical key of `pairs` (sorted here), after `metric` and
+/// [`NAME_SEP`] when a metric is given: what the `*_at` functions take.
+pub fn series_key(metric: Option<&str>, pairs: &mut [(&str, &str)]) -> Box<str> {
+    let mut key = String::new();
+    if let Some(metric) = metric {
+        key.push_str(metric);
+        key.push(NAME_SEP);
+    }
+    tags::encode_onto(&mut key, pairs);
+    key.into_boxed_str()
 }
 
 /// Separates the metric name from its tags in [`Shard::other`] keys.
@@ -184,72 +192,6 @@ impl Shard {
             && self.iterations_started == 0
     }
 
-    fn record_http(&mut self, tags: &mut [(&str, &str)], s: &HttpSample) {
-        let key = self.keys.key(None, tags);
-        let series = match self.http.get_mut(key) {
-            Some(series) => series,
-            None => self
-                .http
-                .entry(Box::from(key))
-                .or_insert_with(HttpSeries::new),
-        };
-        series.reqs += 1;
-        series.failed += u64::from(s.failed);
-        series.duration.record_duration(s.duration);
-        series.blocked.record_duration(s.blocked);
-        series.connecting.record_duration(s.connecting);
-        series.tls_handshaking.record_duration(s.tls_handshaking);
-        series.sending.record_duration(s.sending);
-        series.waiting.record_duration(s.waiting);
-        series.receiving.record_duration(s.receiving);
-        if let Some(st) = s.service_time {
-            series
-                .service_time
-                .get_or_insert_with(|| Box::new(Trend::new(true)))
-                .record_duration(st);
-        }
-        series.bytes_sent += s.bytes_sent;
-        series.bytes_received += s.bytes_received;
-    }
-
-    fn record_iteration(
-        &mut self,
-        tags: &mut [(&str, &str)],
-        service: Duration,
-        start_delay: Option<Duration>,
-        outcome: IterationOutcome,
-    ) {
-        let key = self.keys.key(None, tags);
-        let series = match self.iterations.get_mut(key) {
-            Some(series) => series,
-            None => self
-                .iterations
-                .entry(Box::from(key))
-                .or_insert_with(|| IterationSeries {
-                    count: 0,
-                    errors: 0,
-                    traps: [0; TrapCause::ALL.len()],
-                    duration: Trend::new(true),
-                    open: None,
-                }),
-        };
-        series.count += 1;
-        series.errors += u64::from(outcome == IterationOutcome::Error);
-        if let IterationOutcome::Trap(cause) = outcome {
-            series.traps[cause as usize] += 1;
-        }
-        series
-            .duration
-            .record_duration(service + start_delay.unwrap_or_default());
-        if let Some(delay) = start_delay {
-            let open = series
-                .open
-                .get_or_insert_with(|| Box::new((Trend::new(true), Trend::new(true))));
-            open.0.record_duration(service);
-            open.1.record_duration(delay);
-        }
-    }
-
     fn record_other(
         &mut self,
         metric: &str,
@@ -259,17 +201,90 @@ impl Shard {
         value: f64,
     ) {
         let key = self.keys.key(Some(metric), tags);
-        let data = match self.other.get_mut(key) {
-            Some(data) => data,
-            None => self
-                .other
-                .entry(Box::from(key))
-                .or_insert_with(|| MetricData::new(kind, is_time)),
-        };
-        if data.kind() == kind {
-            data.observe(value);
-        } else {
-            self.kind_conflicts += 1;
+        observe_other(
+            &mut self.other,
+            &mut self.kind_conflicts,
+            key,
+            kind,
+            is_time,
+            value,
+        );
+    }
+}
+
+/// One observation into `other`'s series `key`, or one more conflict when
+/// the series is of another kind.
+fn observe_other(
+    other: &mut HashMap<Box<str>, MetricData>,
+    kind_conflicts: &mut u64,
+    key: &str,
+    kind: MetricKind,
+    is_time: bool,
+    value: f64,
+) {
+    let data = other
+        .entry_ref(key)
+        .or_insert_with(|| MetricData::new(kind, is_time));
+    if data.kind() == kind {
+        data.observe(value);
+    } else {
+        *kind_conflicts += 1;
+    }
+}
+
+impl HttpSeries {
+    /// Adds one exchange.
+    fn record(&mut self, s: &HttpSample) {
+        self.reqs += 1;
+        self.failed += u64::from(s.failed);
+        self.duration.record_duration(s.duration);
+        self.blocked.record_duration(s.blocked);
+        self.connecting.record_duration(s.connecting);
+        self.tls_handshaking.record_duration(s.tls_handshaking);
+        self.sending.record_duration(s.sending);
+        self.waiting.record_duration(s.waiting);
+        self.receiving.record_duration(s.receiving);
+        if let Some(st) = s.service_time {
+            self.service_time
+                .get_or_insert_with(|| Box::new(Trend::new(true)))
+                .record_duration(st);
+        }
+        self.bytes_sent += s.bytes_sent;
+        self.bytes_received += s.bytes_received;
+    }
+}
+
+impl IterationSeries {
+    fn new() -> Self {
+        IterationSeries {
+            count: 0,
+            errors: 0,
+            traps: [0; TrapCause::ALL.len()],
+            duration: Trend::new(true),
+            open: None,
+        }
+    }
+
+    /// Adds one iteration.
+    fn record(
+        &mut self,
+        service: Duration,
+        start_delay: Option<Duration>,
+        outcome: IterationOutcome,
+    ) {
+        self.count += 1;
+        self.errors += u64::from(outcome == IterationOutcome::Error);
+        if let IterationOutcome::Trap(cause) = outcome {
+            self.traps[cause as usize] += 1;
+        }
+        self.duration
+            .record_duration(service + start_delay.unwrap_or_default());
+        if let Some(delay) = start_delay {
+            let open = self
+                .open
+                .get_or_insert_with(|| Box::new((Trend::new(true), Trend::new(true))));
+            open.0.record_duration(service);
+            open.1.record_duration(delay);
         }
     }
 }
@@ -289,21 +304,34 @@ thread_local! {
     static SHARD: RefCell<Shard> = RefCell::new(Shard::default());
 }
 
-/// Records an HTTP exchange on this thread. `tags`: scenario, name, method,
-/// status, expected_response, error_code and the request's own.
-pub fn record_http(tags: &mut [(&str, &str)], sample: &HttpSample) {
-    SHARD.with_borrow_mut(|s| s.record_http(tags, sample));
+/// Records an HTTP exchange on this thread in the series `key`: the
+/// [`series_key`] of scenario, name, method, status, expected_response,
+/// error_code and the request's own tags. Callers keep the keys of the
+/// lists they repeat ([`super::key_memo`]).
+pub fn record_http_at(key: &str, sample: &HttpSample) {
+    SHARD.with_borrow_mut(|s| {
+        s.http
+            .entry_ref(key)
+            .or_insert_with(HttpSeries::new)
+            .record(sample)
+    });
 }
 
-/// Records a finished iteration on this thread: its service time and, in
+/// Records a finished iteration on this thread in the series `key` (the
+/// [`series_key`] of scenario, its tags and flow): its service time and, in
 /// open models, how late it started after its scheduled time.
-pub fn record_iteration(
-    tags: &mut [(&str, &str)],
+pub fn record_iteration_at(
+    key: &str,
     service: Duration,
     start_delay: Option<Duration>,
     outcome: IterationOutcome,
 ) {
-    SHARD.with_borrow_mut(|s| s.record_iteration(tags, service, start_delay, outcome));
+    SHARD.with_borrow_mut(|s| {
+        s.iterations
+            .entry_ref(key)
+            .or_insert_with(IterationSeries::new)
+            .record(service, start_delay, outcome)
+    });
 }
 
 /// Counts an iteration started on this thread (for the time series).
@@ -311,7 +339,8 @@ pub fn count_iteration_start() {
     SHARD.with_borrow_mut(|s| s.iterations_started += 1);
 }
 
-/// Records one observation of a check or custom metric on this thread.
+/// Records one observation of a check or custom metric on this thread,
+/// under `tags` as the sample brings them.
 pub fn record_other(
     metric: &str,
     kind: MetricKind,
@@ -320,6 +349,21 @@ pub fn record_other(
     value: f64,
 ) {
     SHARD.with_borrow_mut(|s| s.record_other(metric, kind, is_time, tags, value));
+}
+
+/// As [`record_other`], for a metric and tags whose key ([`series_key`]
+/// with the metric) the caller kept.
+pub fn record_other_at(key: &str, kind: MetricKind, is_time: bool, value: f64) {
+    SHARD.with_borrow_mut(|s| {
+        observe_other(
+            &mut s.other,
+            &mut s.kind_conflicts,
+            key,
+            kind,
+            is_time,
+            value,
+        )
+    });
 }
 
 /// Takes everything this thread recorded so far, leaving an empty shard.
@@ -344,44 +388,54 @@ pub fn split_other_key(key: &str) -> (&str, TagSet) {
 mod tests {
     use super::*;
 
-    fn sample() -> HttpSample {
-        HttpSample {
-            duration: Duration::from_millis(3),
-            ..HttpSample::default()
+    fn count(shard: &mut Shard, tags: &mut [(&str, &str)]) {
+        shard.record_other("m", MetricKind::Counter, false, tags, 1.0);
+    }
+
+    fn counted(shard: &Shard, tags: &[(&str, &str)]) -> f64 {
+        let key = format!(
+            "m{NAME_SEP}{}",
+            TagSet::from_pairs(tags.iter().copied()).as_str()
+        );
+        match shard.other[key.as_str()] {
+            MetricData::Counter { sum } => sum,
+            ref other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn reordered_and_repeated_tag_lists_share_their_series() {
         let mut shard = Shard::default();
-        shard.record_http(&mut [("name", "a"), ("status", "200")], &sample());
-        shard.record_http(&mut [("status", "200"), ("name", "a")], &sample());
+        count(&mut shard, &mut [("name", "a"), ("status", "200")]);
+        count(&mut shard, &mut [("status", "200"), ("name", "a")]);
         // Last one wins among duplicates, cached or not.
         for _ in 0..2 {
-            shard.record_http(
+            count(
+                &mut shard,
                 &mut [("name", "x"), ("status", "200"), ("name", "a")],
-                &sample(),
             );
         }
-        shard.record_http(&mut [("name", "a"), ("status", "500")], &sample());
-        let ok = TagSet::from_pairs([("name", "a"), ("status", "200")]);
-        assert_eq!(shard.http.len(), 2);
-        assert_eq!(shard.http[ok.as_str()].reqs, 4);
+        count(&mut shard, &mut [("name", "a"), ("status", "500")]);
+        assert_eq!(shard.other.len(), 2);
+        assert_eq!(counted(&shard, &[("name", "a"), ("status", "200")]), 4.0);
+        // A key made by the caller names the same series.
+        let mut pairs = [("status", "200"), ("name", "a"), ("name", "a")];
+        let key = series_key(Some("m"), &mut pairs);
+        assert!(shard.other.contains_key(&key));
     }
 
     #[test]
     fn tag_lists_that_run_together_alike_stay_apart() {
         let mut shard = Shard::default();
-        shard.record_http(&mut [("ab", "c")], &sample());
-        shard.record_http(&mut [("a", "bc")], &sample());
+        count(&mut shard, &mut [("ab", "c")]);
+        count(&mut shard, &mut [("a", "bc")]);
         shard.record_other("ab", MetricKind::Counter, false, &mut [("c", "d")], 1.0);
         shard.record_other("a", MetricKind::Counter, false, &mut [("bc", "d")], 1.0);
         shard.record_other("a", MetricKind::Counter, false, &mut [("b", "cd")], 1.0);
-        assert_eq!(shard.http.len(), 2);
-        assert_eq!(shard.other.len(), 3);
+        assert_eq!(shard.other.len(), 5);
         for (key, data) in &shard.other {
             let (name, tags) = split_other_key(key);
-            assert!(name == "ab" || name == "a", "{key:?}");
+            assert!(name == "ab" || name == "a" || name == "m", "{key:?}");
             assert_eq!(tags.pairs().count(), 1, "{key:?}");
             assert!(matches!(data, MetricData::Counter { .. }));
         }
@@ -393,14 +447,17 @@ mod tests {
         let values: Vec<String> = (0..KEY_CACHE_MAX + 10).map(|i| i.to_string()).collect();
         for round in 0..2 {
             for v in &values {
-                shard.record_http(&mut [("status", "200"), ("name", v)], &sample());
+                count(&mut shard, &mut [("status", "200"), ("name", v)]);
                 assert!(shard.keys.keys.len() <= KEY_CACHE_MAX);
             }
-            assert_eq!(shard.http.len(), values.len(), "round {round}");
+            assert_eq!(shard.other.len(), values.len(), "round {round}");
         }
         for v in &values {
-            let key = TagSet::from_pairs([("name", v.as_str()), ("status", "200")]);
-            assert_eq!(shard.http[key.as_str()].reqs, 2, "{v}");
+            assert_eq!(
+                counted(&shard, &[("name", v), ("status", "200")]),
+                2.0,
+                "{v}"
+            );
         }
     }
 
@@ -409,8 +466,8 @@ mod tests {
         let _ = take_shard();
         for status in ["200", "200", "500"] {
             let mut tags = [("name", "GET /x"), ("status", status)];
-            record_http(
-                &mut tags,
+            record_http_at(
+                &series_key(None, &mut tags),
                 &HttpSample {
                     service_time: None,
                     failed: status != "200",

@@ -295,8 +295,8 @@ mod tests {
     fn shard_with_requests(n: usize) -> Shard {
         let _ = recorder::take_shard();
         for _ in 0..n {
-            recorder::record_http(
-                &mut [("name", "x"), ("status", "200")],
+            recorder::record_http_at(
+                &recorder::series_key(None, &mut [("name", "x"), ("status", "200")]),
                 &HttpSample {
                     duration: Duration::from_millis(3),
                     ..Default::default()
