@@ -18,7 +18,11 @@
 # CPU time (user+sys) and peak RSS. The table shows req/s, p50 and p99 (ms),
 # generator CPU per request (µs) and peak RSS (MiB), then the ratios of
 # wasm-slo to each peer; it is printed and written as Markdown to
-# bench/results/peers-<date>.md.
+# bench/results/peers-<date>.md. With --rounds N the generators take turns N
+# times (wrk, hey, oha, goose, wasm-slo, then again), so that a quieter or
+# busier spell of the machine falls on all of them alike, and each tool's
+# row is its median round by CPU per request; every round's figure is listed
+# under the table.
 #
 # VU-memory mode (--vus-memory): runs wasm-slo's probe `sleep` flow with
 # PROBE_SLEEP_MS=600000 (every VU suspended in think time) for 1000, 10000
@@ -35,6 +39,7 @@
 # Usage:
 #   bench/peers.sh                         # peers, 10 s per generator
 #   bench/peers.sh --duration 3s           # shorter (a smoke test)
+#   bench/peers.sh --rounds 5              # each generator 5 times, in turns; medians
 #   bench/peers.sh --with-oha              # also build oha from crates.io
 #                                          # (cargo install, takes minutes)
 #   bench/peers.sh --with-goose            # also build the Goose peer, bench/goose,
@@ -45,6 +50,7 @@
 # Options:
 #   --duration D        length of each generator's run (seconds: 10s, 3s, 10)
 #   --connections N     connections / VUs of the peers run (default 64)
+#   --rounds N          runs of each generator, taking turns (default 1, at most 9)
 #   --with-oha          build oha (cargo install oha --locked --root bench/.tools)
 #   --with-goose        build bench/goose (cargo build --release --locked, target
 #                       dir bench/.tools/goose-target) and run it as a peer
@@ -70,6 +76,7 @@ root=$(pwd)
 # ---------------------------------------------------------------- options
 duration=10
 conns=64
+rounds=1
 with_oha=no
 with_goose=no
 install=yes
@@ -86,6 +93,8 @@ while (($#)); do
     --duration) [ $# -ge 2 ] || die "--duration needs a value"; duration=$(seconds "$2"); shift 2 ;;
     --duration=*) duration=$(seconds "${1#*=}"); shift ;;
     --connections) [ $# -ge 2 ] || die "--connections needs a value"; conns=$2; shift 2 ;;
+    --rounds) [ $# -ge 2 ] || die "--rounds needs a value"; rounds=$2; shift 2 ;;
+    --rounds=*) rounds=${1#*=}; shift ;;
     --with-oha) with_oha=yes; shift ;;
     --with-goose) with_goose=yes; shift ;;
     --no-install) install=no; shift ;;
@@ -100,6 +109,7 @@ while (($#)); do
   esac
 done
 conns=$(int_in --connections "$conns" 1 10000)
+rounds=$(int_in --rounds "$rounds" 1 9)
 if [ -z "$probe_profile" ]; then
   if [ "$mode" = peers ]; then probe_profile=release; else probe_profile=guest; fi
 fi
@@ -297,12 +307,18 @@ peers() {
   "$slo" run "$probe" -e "BASE_URL=$base_url/" --flow fast --vus 1 --iterations 1 -q >/dev/null 2>&1 || true
 
   load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-  run_wrk
-  if [ "$have_hey" = yes ]; then run_hey; fi
-  if [ -n "$oha" ]; then run_oha; fi
-  if [ -n "$goose" ]; then run_goose; fi
-  run_wasm_slo
+  local round
+  for ((round = 1; round <= rounds; round++)); do
+    ((rounds == 1)) || say "round $round of $rounds"
+    run_wrk
+    if [ "$have_hey" = yes ]; then run_hey; fi
+    if [ -n "$oha" ]; then run_oha; fi
+    if [ -n "$goose" ]; then run_goose; fi
+    run_wasm_slo
+  done
   ((${#rows[@]})) || die "no generator produced figures"
+  local all_rows=("${rows[@]}")
+  median_rows
 
   local md=$root/bench/results/peers-$day.md
   {
@@ -313,6 +329,9 @@ peers() {
     echo "- server: nginx $(nginx -v 2>&1 | sed 's|.*/||'), 1 worker on CPU 0, \`return 200 \"ok\"\`, access log off"
     echo "- generators on CPU 1 (\`taskset -c 1\`), $conns connections/VUs, ${duration} s each; CPU = user+sys of the generator process"
     echo "- wasm-slo's probe component built with the cargo profile \`$probe_profile\`"
+    if ((rounds > 1)); then
+      echo "- $rounds rounds, the generators taking turns; each row is the tool's median round by CPU per request"
+    fi
     echo
     echo "| tool | req/s | p50 (ms) | p99 (ms) | CPU µs/request | peak RSS (MiB) | requests |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
@@ -338,11 +357,52 @@ peers() {
           'BEGIN { printf "| %s | %.2f | %.2f |\n", t, a / b, (ca / na) / (cb / nb) }'
       done
     fi
+    if ((rounds > 1)); then
+      echo
+      echo "CPU µs/request of every round, in order:"
+      echo
+      local t line
+      for t in $(tools_in_order); do
+        line=""
+        for r in "${all_rows[@]}"; do
+          read -r tool rps p50 p99 reqs cpu rss <<<"$r"
+          if [ "$tool" = "$t" ]; then
+            line+=" $(awk -v c="$cpu" -v n="$reqs" 'BEGIN { printf "%.2f", c * 1e6 / n }')"
+          fi
+        done
+        echo "- $t:$line"
+      done
+    fi
   } >"$md"
   echo
   cat "$md"
   echo
   say "written to ${md#"$root"/}"
+}
+
+# The tools of `rows`, in the order they first ran.
+tools_in_order() {
+  local r tool rest seen=" "
+  for r in "${rows[@]}"; do
+    read -r tool rest <<<"$r"
+    [[ $seen == *" $tool "* ]] || { seen+="$tool "; echo "$tool"; }
+  done
+}
+
+# Keeps one row per tool in `rows`: its median round by CPU per request (the
+# lower middle of an even count), so that every figure of a row comes from
+# one and the same run.
+median_rows() {
+  local kept=() t
+  for t in $(tools_in_order); do
+    kept+=("$(for r in "${rows[@]}"; do
+      read -r tool rps p50 p99 reqs cpu rss <<<"$r"
+      if [ "$tool" = "$t" ]; then
+        awk -v c="$cpu" -v n="$reqs" -v r="$r" 'BEGIN { printf "%.4f %s\n", c * 1e6 / n, r }'
+      fi
+    done | sort -n | awk '{ rows[NR] = $0 } END { sub(/^[^ ]+ /, "", rows[int((NR + 1) / 2)]); print rows[int((NR + 1) / 2)] }')")
+  done
+  rows=("${kept[@]}")
 }
 
 # ---------------------------------------------------------------- VU-memory mode
