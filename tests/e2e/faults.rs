@@ -20,8 +20,7 @@ fn every_fault_of_the_target_is_counted_by_category_and_the_run_goes_on() {
         ("fine", "/fault/ok"),
         ("keepalive", "/fault/close-keepalive"),
     ];
-    let list: Vec<String> = endpoints.iter().map(|(n, p)| format!("{n}={p}")).collect();
-    let env = format!("PROBE_ENDPOINTS={}", list.join(";"));
+    let env = format!("PROBE_ENDPOINTS={}", crate::util::endpoints(&endpoints));
     let (run, r, _d) = run_json(
         &guest("probe"),
         &srv.fault_base_url(),

@@ -216,8 +216,9 @@ fn ticks_that_pass_while_the_guest_waits_are_not_its_cpu_time() {
     // budget that charged a tick met after a short wait (as one did) stops
     // this iteration at 50 ms; the guest itself runs for well under that.
     let srv = server();
-    let list: Vec<String> = (0..40).map(|i| format!("w{i}=/slow?ms=5")).collect();
-    let env = format!("PROBE_ENDPOINTS={}", list.join(";"));
+    let names: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
+    let list: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "/slow?ms=5")).collect();
+    let env = format!("PROBE_ENDPOINTS={}", endpoints(&list));
     let (run, r, _d) = run_json(
         &guest("probe"),
         &srv.base_url(),

@@ -26,14 +26,6 @@ fn seed_file(file: &str, scale: &[(&str, &str)]) -> String {
     text
 }
 
-/// `PROBE_ENDPOINTS` for `(name, path)` pairs.
-fn endpoints(list: &[(&str, &str)]) -> String {
-    list.iter()
-        .map(|(n, p)| format!("{n}={p}"))
-        .collect::<Vec<_>>()
-        .join(";")
-}
-
 /// The same list with some paths replaced.
 fn with(
     list: &[(&'static str, &'static str)],

@@ -158,6 +158,14 @@ pub fn value(results: &Results, metric: &str, tags: &[(&str, &str)], field: &str
         .sum()
 }
 
+/// The probe's `PROBE_ENDPOINTS` value for `(name, path)` pairs.
+pub fn endpoints(list: &[(&str, &str)]) -> String {
+    list.iter()
+        .map(|(n, p)| format!("{n}={p}"))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
 /// Writes `text` to `name` in `dir` and returns the path as a string.
 pub fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
