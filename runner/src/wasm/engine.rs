@@ -329,8 +329,10 @@ impl EpochTicker {
                     std::thread::sleep(EPOCH_TICK);
                     match engine.upgrade() {
                         Some(engine) => {
-                            // Counted first: a guest that sees the new epoch
-                            // also sees the tick.
+                            // Counted first, so a guest that sees the new
+                            // epoch sees the tick too (wasm reads the epoch
+                            // without ordering; a miss on a weakly ordered
+                            // CPU only counts the guest's tick one later).
                             TICKS.fetch_add(1, Ordering::Release);
                             engine.increment_epoch();
                         }
