@@ -411,8 +411,6 @@ vus_memory() {
   local md=$root/bench/results/vus-memory-$day.md n json rc wall user sys
   # The default profile writes the plain name; another one says which it is.
   [ "$probe_profile" = guest ] || md=$root/bench/results/vus-memory-$day-$probe_profile.md
-  # The default profile writes the plain name; another one says which it is.
-  [ "$probe_profile" = guest ] || md=$root/bench/results/vus-memory-$day-$probe_profile.md
   local lines=()
   # Start-up first, with an empty compiled-module cache of its own: run 1
   # compiles and fills it, run 2 is the warm start. Run 2's peak RSS is also

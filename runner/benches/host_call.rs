@@ -57,13 +57,11 @@ fn bench(c: &mut Criterion) {
         wasm_slo_target::ServerOptions::default(),
     )
     .expect("target server starts");
-    let profile = CodegenProfile {
-        memory_reservation: 64 << 20,
-        ..CodegenProfile::default()
-    };
     let source = ModuleSource::read(&probe()).unwrap();
     let shape = ComponentShape::of(&source.bytes).unwrap();
-    let engine = build_engine(&profile, &AllocationPlan::for_vus(1, shape).unwrap()).unwrap();
+    let alloc = AllocationPlan::for_vus(1, shape).unwrap();
+    let profile = CodegenProfile::for_allocation(&alloc, 64 << 20);
+    let engine = build_engine(&profile, &alloc).unwrap();
     // Cached, so a profile of this bench shows the calls, not Cranelift.
     let cache = CompileCache::at(target_dir().join("bench-compile-cache"));
     let component = module::compile(&engine, &profile, &source, &cache).unwrap();

@@ -17,7 +17,7 @@ pub(super) async fn inspect(args: InspectArgs) -> anyhow::Result<Outcome> {
         ca_files: vec![],
     };
     let shared = shared_state(env, &http, 64)?;
-    let mut prepared = prepare(&args.module, 64, false, None, shared).await?;
+    let mut prepared = prepare(&args.module, false, None, shared).await?;
     let d = prepared.control.describe().await?;
     let wit = format!("{WIT_PACKAGE}@{}", prepared.wit_version);
     if args.json {

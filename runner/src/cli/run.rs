@@ -96,7 +96,6 @@ pub(super) fn read_slo_and_baseline(
 /// teardown (VU 0).
 pub(super) struct Prepared {
     pub source: ModuleSource,
-    pub profile: CodegenProfile,
     pub cache: CompileCache,
     pub wit_version: String,
     pub control: ScenarioInstance,
@@ -106,22 +105,19 @@ pub(super) struct Prepared {
 /// Loads `path` and instantiates its control instance with `shared`.
 pub(super) async fn prepare(
     path: &std::path::Path,
-    vu_memory_mib: u64,
     no_cache: bool,
     cpu_limit: Option<Duration>,
     shared: Arc<RunShared>,
 ) -> anyhow::Result<Prepared> {
     let source = ModuleSource::read(path)?;
-    let profile = CodegenProfile {
-        memory_reservation: vu_memory_mib << 20,
-        ..CodegenProfile::default()
-    };
+    let control = AllocationPlan::control();
+    let profile = CodegenProfile::for_allocation(&control, shared.vu_memory as u64);
     let cache = if no_cache {
         CompileCache::disabled()
     } else {
         CompileCache::default_location()
     };
-    let engine = build_engine(&profile, &AllocationPlan::control())?;
+    let engine = build_engine(&profile, &control)?;
     let component = module::compile(&engine, &profile, &source, &cache)?;
     let wit_version = module::exported_version(&engine, &component).unwrap_or_default();
     let runtime = ScenarioRuntime::new(
@@ -136,7 +132,6 @@ pub(super) async fn prepare(
         .await?;
     Ok(Prepared {
         source,
-        profile,
         cache,
         wit_version,
         control,
@@ -218,7 +213,6 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let _signals = interrupt::listen(shared.abort.clone())?;
     let mut prepared = prepare(
         &args.module,
-        args.vu_memory,
         args.no_cache,
         args.iteration_cpu_limit,
         shared.clone(),
@@ -264,7 +258,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     // been said; only `run` sizes an allocator by its memories.
     let shape = ComponentShape::of(&prepared.source.bytes)?;
     let alloc = AllocationPlan::for_vus(plan.max_vus(), shape)?;
-    let profile = prepared.profile.for_allocation(&alloc);
+    let profile = CodegenProfile::for_allocation(&alloc, shared.vu_memory as u64);
     let engine = build_engine(&profile, &alloc)?;
     let component = module::compile(&engine, &profile, &prepared.source, &prepared.cache)?;
     let runtime = ScenarioRuntime::new(
