@@ -16,6 +16,7 @@ mod kubernetes;
 mod limits;
 mod load;
 mod load_models;
+mod memory_layout;
 mod outputs;
 mod results;
 mod sandbox;
