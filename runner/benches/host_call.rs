@@ -60,7 +60,7 @@ fn bench(c: &mut Criterion) {
     let source = ModuleSource::read(&probe()).unwrap();
     let shape = ComponentShape::of(&source.bytes).unwrap();
     let alloc = AllocationPlan::for_vus(1, shape).unwrap();
-    let profile = CodegenProfile::for_allocation(&alloc, 64 << 20);
+    let profile = CodegenProfile::for_allocation(&alloc, 64 << 20).unwrap();
     let engine = build_engine(&profile, &alloc).unwrap();
     // Cached, so a profile of this bench shows the calls, not Cranelift.
     let cache = CompileCache::at(target_dir().join("bench-compile-cache"));

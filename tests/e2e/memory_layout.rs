@@ -1,7 +1,8 @@
 //! Which memory layout a run's code is compiled for: linear memories of
 //! 4 GiB without bounds checks while the run is small enough, memories of
 //! `--vu-memory` with checks beyond that or under a `ulimit -v`. Each
-//! layout is compiled once and cached under its own name.
+//! layout is compiled once and cached under its own name, and
+//! `WASM_SLO_MEMORY` can force either.
 
 use std::path::Path;
 
@@ -21,8 +22,15 @@ fn cached(cache: &Path) -> Vec<String> {
 }
 
 /// Runs the probe's `sleep` flow once per VU with a private cache, under
-/// `limit` (a `ulimit -v` in KiB) when given.
-fn run_probe(cache: &Path, base_url: &str, vus: &str, extra: &[&str], limit: Option<u64>) -> Run {
+/// `limit` (a `ulimit -v` in KiB) when given, with `env` set.
+fn run_probe(
+    cache: &Path,
+    base_url: &str,
+    vus: &str,
+    extra: &[&str],
+    limit: Option<u64>,
+    env: &[(&str, &str)],
+) -> Run {
     let probe = guest("probe");
     let base = format!("BASE_URL={base_url}/");
     let mut args = vec![
@@ -56,6 +64,8 @@ fn run_probe(cache: &Path, base_url: &str, vus: &str, extra: &[&str], limit: Opt
     let out = cmd
         .env("WASM_SLO_CACHE_DIR", cache)
         .env_remove("WASM_SLO_ALLOCATOR")
+        .env_remove("WASM_SLO_MEMORY")
+        .envs(env.iter().copied())
         .args(&args)
         .output()
         .expect("wasm-slo runs");
@@ -68,7 +78,7 @@ fn small_runs_compile_once_for_unchecked_memories_and_large_ones_check_bounds() 
     let cache = tempfile::tempdir().unwrap();
 
     // The control instance and 2 VUs share one compilation: 4 GiB memories.
-    let small = run_probe(cache.path(), &srv.base_url(), "2", &[], None);
+    let small = run_probe(cache.path(), &srv.base_url(), "2", &[], None, &[]);
     small.expect_code(0);
     let names = cached(cache.path());
     assert_eq!(names.len(), 1, "{names:?}");
@@ -76,7 +86,7 @@ fn small_runs_compile_once_for_unchecked_memories_and_large_ones_check_bounds() 
 
     // 2,100 VUs' pool of 4 GiB slots would pass the 16 TiB budget: the
     // VUs get code for memories of --vu-memory (64 MiB), checked.
-    let large = run_probe(cache.path(), &srv.base_url(), "2100", &[], None);
+    let large = run_probe(cache.path(), &srv.base_url(), "2100", &[], None, &[]);
     large.expect_code(0);
     assert!(
         !large.stderr.contains("could not start"),
@@ -104,9 +114,33 @@ fn an_address_space_limit_keeps_memories_small_and_checked() {
         "2",
         &["--vu-memory", "32"],
         Some(16 << 20),
+        &[],
     );
     run.expect_code(0);
     let names = cached(cache.path());
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(names[0].ends_with("-mem33554432.cwasm"), "{names:?}");
+}
+
+#[test]
+fn the_layout_can_be_forced_and_a_wrong_name_is_refused() {
+    let srv = server();
+    let cache = tempfile::tempdir().unwrap();
+    let forced = [("WASM_SLO_MEMORY", "checked")];
+    let run = run_probe(cache.path(), &srv.base_url(), "2", &[], None, &forced);
+    run.expect_code(0);
+    let names = cached(cache.path());
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].ends_with("-mem67108864.cwasm"), "{names:?}");
+
+    let wrong = [("WASM_SLO_MEMORY", "sideways")];
+    let run = run_probe(cache.path(), &srv.base_url(), "2", &[], None, &wrong);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("WASM_SLO_MEMORY=\"sideways\" is not a memory layout")
+            && run.stderr.contains("auto, checked or unchecked"),
+        "{}",
+        run.stderr
+    );
 }

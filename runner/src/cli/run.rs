@@ -111,7 +111,7 @@ pub(super) async fn prepare(
 ) -> anyhow::Result<Prepared> {
     let source = ModuleSource::read(path)?;
     let control = AllocationPlan::control();
-    let profile = CodegenProfile::for_allocation(&control, shared.vu_memory as u64);
+    let profile = CodegenProfile::for_allocation(&control, shared.vu_memory as u64)?;
     let cache = if no_cache {
         CompileCache::disabled()
     } else {
@@ -258,7 +258,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     // been said; only `run` sizes an allocator by its memories.
     let shape = ComponentShape::of(&prepared.source.bytes)?;
     let alloc = AllocationPlan::for_vus(plan.max_vus(), shape)?;
-    let profile = CodegenProfile::for_allocation(&alloc, shared.vu_memory as u64);
+    let profile = CodegenProfile::for_allocation(&alloc, shared.vu_memory as u64)?;
     let engine = build_engine(&profile, &alloc)?;
     let component = module::compile(&engine, &profile, &prepared.source, &prepared.cache)?;
     let runtime = ScenarioRuntime::new(

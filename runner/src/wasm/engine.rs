@@ -45,17 +45,22 @@ pub struct CodegenProfile {
 pub const UNCHECKED_RESERVATION: u64 = 1 << 32;
 
 /// Address space the linear memories of one run may reserve at
-/// [`UNCHECKED_RESERVATION`] each: 16 TiB of x86-64's 128 TiB user space,
-/// so a pool for up to 2,048 VUs, and at most half of a `ulimit -v`. Larger
-/// runs reserve only their `--vu-memory` per memory (as wasmtime's pooling
-/// allocator and [`Strategy::Dense`] need to fit tens of thousands of
-/// instances) and check bounds. Unchecked slots also cost the kernel about
-/// 4 KiB of page tables per VU, since no two share a table page.
-const UNCHECKED_ADDRESS_BUDGET: u64 = 16 << 40;
-
-/// [`UNCHECKED_ADDRESS_BUDGET`], or half of the process's address-space
-/// limit when that is lower.
+/// [`UNCHECKED_RESERVATION`] each: an eighth of the address space the
+/// process lives in (16 TiB of x86-64's 128 TiB, so a pool for up to 2,048
+/// VUs; 64 GiB on arm64 kernels with 39-bit addresses; 16 GiB under
+/// valgrind, whose programs get 128 GiB), and at most half of a `ulimit -v`.
+/// Larger runs reserve only their `--vu-memory` per memory (as wasmtime's
+/// pooling allocator and [`Strategy::Dense`] need to fit tens of thousands
+/// of instances) and check bounds. Unchecked slots also cost the kernel
+/// about 4 KiB of page tables per VU, since no two share a table page.
 fn unchecked_address_budget() -> u64 {
+    // Stacks, the main one and threads', sit at the top of the space the
+    // process may map, so the power of two above a local's address is that
+    // space's size. Where they do not (Windows), the budget comes out small
+    // and memories stay checked.
+    let local = 0u8;
+    let space = (std::ptr::addr_of!(local) as usize as u64).next_power_of_two();
+    let budget = space / 8;
     #[cfg(unix)]
     {
         let mut limit = libc::rlimit {
@@ -67,15 +72,21 @@ fn unchecked_address_budget() -> u64 {
         if ok && limit.rlim_cur != libc::RLIM_INFINITY {
             // rlim_t is 32 bits wide on 32-bit targets.
             #[allow(clippy::useless_conversion)]
-            return UNCHECKED_ADDRESS_BUDGET.min(u64::from(limit.rlim_cur) / 2);
+            return budget.min(u64::from(limit.rlim_cur) / 2);
         }
     }
-    UNCHECKED_ADDRESS_BUDGET
+    budget
 }
+
+/// Environment variable that forces the memory layout: `checked` or
+/// `unchecked` (which fails where the address space is too small); `auto`
+/// or unset chooses by [`unchecked_address_budget`]. For benchmarks and
+/// tests.
+pub const MEMORY_ENV: &str = "WASM_SLO_MEMORY";
 
 impl Default for CodegenProfile {
     /// Unchecked memories: the control engine's profile, and that of every
-    /// run small enough for [`UNCHECKED_ADDRESS_BUDGET`], so that one
+    /// run small enough for [`unchecked_address_budget`], so that one
     /// compilation serves both engines.
     fn default() -> Self {
         CodegenProfile {
@@ -94,8 +105,16 @@ impl CodegenProfile {
 
     /// The profile for `alloc`'s engine whose VUs may each use
     /// `memory_cap` bytes of linear memory.
-    pub fn for_allocation(alloc: &AllocationPlan, memory_cap: u64) -> Self {
-        Self::within(alloc, memory_cap, unchecked_address_budget())
+    pub fn for_allocation(alloc: &AllocationPlan, memory_cap: u64) -> anyhow::Result<Self> {
+        let budget = match std::env::var(MEMORY_ENV).as_deref() {
+            Ok("checked") => 0,
+            Ok("unchecked") => u64::MAX,
+            Ok("auto" | "") | Err(_) => unchecked_address_budget(),
+            Ok(other) => anyhow::bail!(
+                "{MEMORY_ENV}={other:?} is not a memory layout: use auto, checked or unchecked"
+            ),
+        };
+        Ok(Self::within(alloc, memory_cap, budget))
     }
 
     /// [`Self::for_allocation`] with `budget` bytes of address space for
@@ -255,7 +274,7 @@ pub const TABLES_PER_COMPONENT: u32 = 4;
 pub const TABLE_ELEMENTS: usize = 20_000;
 /// Builds an engine with `profile`'s code generation and `alloc`'s
 /// strategy. Falls back to on-demand allocation when pools or regions
-/// cannot be reserved. `profile` must be `for_allocation(alloc)`.
+/// cannot be reserved. `profile` must be `for_allocation(alloc, …)`.
 pub fn build_engine(profile: &CodegenProfile, alloc: &AllocationPlan) -> anyhow::Result<Engine> {
     let mut config = base_config(profile, alloc);
     let chosen = match alloc.strategy {
@@ -426,7 +445,8 @@ mod tests {
                 strategy: Strategy::Dense { guarded_stacks },
                 ..AllocationPlan::for_vus(500, one).unwrap()
             };
-            build_engine(&CodegenProfile::for_allocation(&alloc, 64 << 20), &alloc).unwrap();
+            let profile = CodegenProfile::within(&alloc, 64 << 20, 16 << 40);
+            build_engine(&profile, &alloc).unwrap();
         }
     }
 
@@ -434,7 +454,8 @@ mod tests {
     fn memories_go_unchecked_while_the_address_budget_allows() {
         let one = ComponentShape::SINGLE_MEMORY;
         let cap = 64 << 20;
-        let budget = UNCHECKED_ADDRESS_BUDGET;
+        // x86-64's: an eighth of 128 TiB.
+        let budget = 16 << 40;
         let profile =
             |vus| CodegenProfile::within(&AllocationPlan::for_vus(vus, one).unwrap(), cap, budget);
         // The control engine's profile: one compilation serves both.
@@ -481,6 +502,14 @@ mod tests {
             },
             "dense slots are packed at the cap, so their code checks bounds"
         );
+    }
+
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[test]
+    fn the_budget_is_an_eighth_of_the_address_space() {
+        // 47-bit user addresses: 16 TiB, unless half a `ulimit -v` is less.
+        let budget = unchecked_address_budget();
+        assert!((1 << 30..=16 << 40).contains(&budget), "{budget}");
     }
 
     #[test]
@@ -534,7 +563,7 @@ mod tests {
         };
         assert_ne!(
             profile.cache_tag(),
-            CodegenProfile::for_allocation(&alloc, 64 << 20).cache_tag()
+            CodegenProfile::within(&alloc, 64 << 20, 16 << 40).cache_tag()
         );
         assert_eq!(parse_strategy("dense").unwrap(), alloc.strategy);
         let err = parse_strategy("fast").unwrap_err().to_string();
