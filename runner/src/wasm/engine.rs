@@ -84,18 +84,6 @@ fn unchecked_address_budget() -> u64 {
 /// tests.
 pub const MEMORY_ENV: &str = "WASM_SLO_MEMORY";
 
-impl Default for CodegenProfile {
-    /// Unchecked memories: the control engine's profile, and that of every
-    /// run small enough for [`unchecked_address_budget`], so that one
-    /// compilation serves both engines.
-    fn default() -> Self {
-        CodegenProfile {
-            memory_reservation: UNCHECKED_RESERVATION,
-            dense_memories: false,
-        }
-    }
-}
-
 impl CodegenProfile {
     /// Stable text for cache keys.
     pub fn cache_tag(&self) -> String {
@@ -436,15 +424,17 @@ mod tests {
 
     #[test]
     fn small_and_large_engines_build() {
-        let profile = CodegenProfile::default();
         let one = ComponentShape::SINGLE_MEMORY;
-        build_engine(&profile, &AllocationPlan::for_vus(1, one).unwrap()).unwrap();
-        build_engine(&profile, &AllocationPlan::for_vus(500, one).unwrap()).unwrap();
-        for guarded_stacks in [false, true] {
-            let alloc = AllocationPlan {
-                strategy: Strategy::Dense { guarded_stacks },
-                ..AllocationPlan::for_vus(500, one).unwrap()
-            };
+        let dense = |guarded_stacks| AllocationPlan {
+            strategy: Strategy::Dense { guarded_stacks },
+            ..AllocationPlan::for_vus(500, one).unwrap()
+        };
+        for alloc in [
+            AllocationPlan::for_vus(1, one).unwrap(),
+            AllocationPlan::for_vus(500, one).unwrap(),
+            dense(false),
+            dense(true),
+        ] {
             let profile = CodegenProfile::within(&alloc, 64 << 20, 16 << 40);
             build_engine(&profile, &alloc).unwrap();
         }
@@ -460,7 +450,13 @@ mod tests {
             |vus| CodegenProfile::within(&AllocationPlan::for_vus(vus, one).unwrap(), cap, budget);
         // The control engine's profile: one compilation serves both.
         let control = CodegenProfile::within(&AllocationPlan::control(), cap, budget);
-        assert_eq!(control, CodegenProfile::default());
+        assert_eq!(
+            control,
+            CodegenProfile {
+                memory_reservation: UNCHECKED_RESERVATION,
+                dense_memories: false
+            }
+        );
         assert_eq!(profile(64), control);
         assert_eq!(profile(1).memory_reservation, UNCHECKED_RESERVATION);
         // 2,048 instances (2 spare) of two memory slots fill the 16 TiB.
@@ -554,7 +550,11 @@ mod tests {
 
     #[test]
     fn dense_code_has_its_own_cache_tag() {
-        let profile = CodegenProfile::default();
+        // The same reservation, so only the layout tells the two apart.
+        let profile = CodegenProfile {
+            memory_reservation: 64 << 20,
+            dense_memories: false,
+        };
         let alloc = AllocationPlan {
             strategy: Strategy::Dense {
                 guarded_stacks: false,
