@@ -12,12 +12,17 @@
 #   goose     -u 64 -r 64000 -t 10s -q --no-print-metrics --report-file x.json
 #             (only with --with-goose; bench/goose: every user loops GET /ok)
 #   wasm-slo  --vus 64 --duration 10s --workers 1 -q --out json=...
-#             (probe component, flow `fast`: GET /ok + status check)
+#             (probe component, flow `fast`: GET /ok + status check), the
+#             binary built with PGO by scripts/build-pgo.sh, as a release
+#             is built
+#   wasm-slo-nopgo  the same with the plain `cargo build --release` binary
+#             (the row and column are left out with --no-pgo, which
+#             measures only the plain build, as `wasm-slo`)
 #
 # Each generator runs under `/usr/bin/time -f "%e %U %S %M"`, which gives its
 # CPU time (user+sys) and peak RSS. The table shows req/s, p50 and p99 (ms),
 # generator CPU per request (µs) and peak RSS (MiB), then the ratios of
-# wasm-slo to each peer; it is printed and written as Markdown to
+# wasm-slo (both builds) to each peer; it is printed and written as Markdown to
 # bench/results/peers-<date>.md. With --rounds N the generators take turns N
 # times (wrk, hey, oha, goose, wasm-slo, then again), so that a quieter or
 # busier spell of the machine falls on all of them alike, and each tool's
@@ -54,6 +59,8 @@
 #   --with-oha          build oha (cargo install oha --locked --root bench/.tools)
 #   --with-goose        build bench/goose (cargo build --release --locked, target
 #                       dir bench/.tools/goose-target) and run it as a peer
+#   --no-pgo            measure only the plain release build (skips
+#                       scripts/build-pgo.sh, which doubles the build time)
 #   --no-install        do not install anything; fail if a required tool is missing
 #   --vus-memory        VU-memory mode instead of the peers mode
 #   --vus-list A,B,...  VU counts of the VU-memory mode (default 1000,10000,50000)
@@ -79,6 +86,7 @@ conns=64
 rounds=1
 with_oha=no
 with_goose=no
+pgo=yes
 install=yes
 mode=peers
 vus_list="1000,10000,50000"
@@ -98,6 +106,7 @@ while (($#)); do
     --with-oha) with_oha=yes; shift ;;
     --with-goose) with_goose=yes; shift ;;
     --no-install) install=no; shift ;;
+    --no-pgo) pgo=no; shift ;;
     --vus-memory) mode=vus-memory; shift ;;
     --vus-list) [ $# -ge 2 ] || die "--vus-list needs a value"; vus_list=$2; shift 2 ;;
     --vus-list=*) vus_list=${1#*=}; shift ;;
@@ -155,6 +164,15 @@ if [ "$mode" = peers ]; then
 fi
 
 build
+slo_pgo=""
+if [ "$mode" = peers ] && [ "$pgo" = yes ]; then
+  if [ "$install" = no ] && ! [ -x "$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata" ]; then
+    die "the PGO build needs rustup's llvm-tools component (rustup component add llvm-tools); drop --no-install to install it, or pass --no-pgo"
+  fi
+  say "building the runner with PGO (scripts/build-pgo.sh; trains against the bundled target server)"
+  "$root/scripts/build-pgo.sh" >&2 || die "scripts/build-pgo.sh failed (see above); --no-pgo measures the plain build"
+  slo_pgo=$root/target/pgo/wasm-slo
+fi
 
 to_ms() {
   awk -v v="$1" 'BEGIN {
@@ -285,26 +303,30 @@ run_goose() {
   add_row goose "$rps" "$p50" "$p99" "$reqs"
 }
 
-run_wasm_slo() {
-  say "wasm-slo: ${duration}s, 64 VUs, 1 worker"
-  local json=$work/wasm-slo.json
-  timed wasm-slo taskset -c 1 "$slo" run "$probe" -e "BASE_URL=$base_url/" --flow fast \
+run_wasm_slo() { # run_wasm_slo ROW BINARY
+  local row=$1 bin=$2
+  say "$row: ${duration}s, 64 VUs, 1 worker"
+  local json=$work/$row.json
+  timed "$row" taskset -c 1 "$bin" run "$probe" -e "BASE_URL=$base_url/" --flow fast \
     --vus "$conns" --duration "${duration}s" --workers 1 -q --out "json=$json" ||
-    say "wasm-slo exited with $? (a failed check or threshold still gives figures)"
-  [ -f "$json" ] || { say "wasm-slo wrote no results: $(tail -n 3 "$work/wasm-slo.err")"; return; }
+    say "$row exited with $? (a failed check or threshold still gives figures)"
+  [ -f "$json" ] || { say "$row wrote no results: $(tail -n 3 "$work/$row.err")"; return; }
   local rps p50 p99 reqs
   rps=$(jq -r '.endpoints.all.rps * 100 | round / 100' "$json")
   p50=$(jq -r '(.endpoints.all.p50 // .endpoints.all.median) * 1000 | round / 1000' "$json")
   p99=$(jq -r '.endpoints.all.p99 * 1000 | round / 1000' "$json")
   reqs=$(jq -r '.endpoints.all.total_requests' "$json")
-  ((reqs > 0)) || { say "wasm-slo: no requests in its results"; return; }
-  add_row wasm-slo "$rps" "$p50" "$p99" "$reqs"
+  ((reqs > 0)) || { say "$row: no requests in its results"; return; }
+  add_row "$row" "$rps" "$p50" "$p99" "$reqs"
 }
 
 peers() {
   start_nginx
   # Warm-up: fills the compiled-module cache and nginx's first connections.
-  "$slo" run "$probe" -e "BASE_URL=$base_url/" --flow fast --vus 1 --iterations 1 -q >/dev/null 2>&1 || true
+  local bin
+  for bin in "$slo" $slo_pgo; do
+    "$bin" run "$probe" -e "BASE_URL=$base_url/" --flow fast --vus 1 --iterations 1 -q >/dev/null 2>&1 || true
+  done
 
   load_before=$(cut -d' ' -f1-3 /proc/loadavg)
   local round
@@ -314,7 +336,12 @@ peers() {
     if [ "$have_hey" = yes ]; then run_hey; fi
     if [ -n "$oha" ]; then run_oha; fi
     if [ -n "$goose" ]; then run_goose; fi
-    run_wasm_slo
+    if [ -n "$slo_pgo" ]; then
+      run_wasm_slo wasm-slo "$slo_pgo"
+      run_wasm_slo wasm-slo-nopgo "$slo"
+    else
+      run_wasm_slo wasm-slo "$slo"
+    fi
   done
   ((${#rows[@]})) || die "no generator produced figures"
   local all_rows=("${rows[@]}")
@@ -329,6 +356,11 @@ peers() {
     echo "- server: nginx $(nginx -v 2>&1 | sed 's|.*/||'), 1 worker on CPU 0, \`return 200 \"ok\"\`, access log off"
     echo "- generators on CPU 1 (\`taskset -c 1\`), $conns connections/VUs, ${duration} s each; CPU = user+sys of the generator process"
     echo "- wasm-slo's probe component built with the cargo profile \`$probe_profile\`"
+    if [ -n "$slo_pgo" ]; then
+      echo "- wasm-slo: the runner built with PGO (\`scripts/build-pgo.sh\`); wasm-slo-nopgo: the plain \`cargo build --release\`"
+    else
+      echo "- wasm-slo: the runner's plain \`cargo build --release\` (--no-pgo)"
+    fi
     if ((rounds > 1)); then
       echo "- $rounds rounds, the generators taking turns; each row is the tool's median round by CPU per request"
     fi
@@ -341,22 +373,24 @@ peers() {
       awk -v t="$tool" -v rps="$rps" -v p50="$p50" -v p99="$p99" -v n="$reqs" -v c="$cpu" -v m="$rss" \
         'BEGIN { printf "| %s | %.0f | %.3f | %.3f | %.2f | %.1f | %d |\n", t, rps, p50, p99, c * 1e6 / n, m / 1024, n }'
     done
-    local s_rps s_cpu s_reqs
-    for r in "${rows[@]}"; do
-      read -r tool rps p50 p99 reqs cpu rss <<<"$r"
-      if [ "$tool" = wasm-slo ]; then s_rps=$rps; s_cpu=$cpu; s_reqs=$reqs; fi
-    done
-    if [ -n "${s_rps:-}" ]; then
+    local s_rps s_cpu s_reqs build
+    for build in wasm-slo wasm-slo-nopgo; do
+      s_rps=""
+      for r in "${rows[@]}"; do
+        read -r tool rps p50 p99 reqs cpu rss <<<"$r"
+        if [ "$tool" = "$build" ]; then s_rps=$rps; s_cpu=$cpu; s_reqs=$reqs; fi
+      done
+      [ -n "$s_rps" ] || continue
       echo
-      echo "| wasm-slo vs | req/s ratio (higher is better) | CPU/request ratio (lower is better) |"
+      echo "| $build vs | req/s ratio (higher is better) | CPU/request ratio (lower is better) |"
       echo "|---|---:|---:|"
       for r in "${rows[@]}"; do
         read -r tool rps p50 p99 reqs cpu rss <<<"$r"
-        [ "$tool" = wasm-slo ] && continue
+        [ "$tool" = "$build" ] && continue
         awk -v t="$tool" -v a="$s_rps" -v b="$rps" -v ca="$s_cpu" -v na="$s_reqs" -v cb="$cpu" -v nb="$reqs" \
           'BEGIN { printf "| %s | %.2f | %.2f |\n", t, a / b, (ca / na) / (cb / nb) }'
       done
-    fi
+    done
     if ((rounds > 1)); then
       echo
       echo "CPU µs/request of every round, in order:"
