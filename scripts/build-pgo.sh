@@ -78,7 +78,7 @@ train() { # train WHAT ARGS...: one run of the instrumented runner, which must s
   rm -f "$json"
   # A failed check or threshold still trains; a run that sent nothing does not.
   WASM_SLO_CACHE_DIR=$cache "$gen" run "$@" -q --out "json=$json" >>"$out/train.log" 2>&1 || true
-  requests=$(grep -o '"total_requests": *[0-9]*' "$json" 2>/dev/null | grep -o '[0-9]*$' | sort -n | tail -n 1)
+  requests=$({ grep -o '"total_requests": *[0-9]*' "$json" 2>/dev/null || true; } | grep -o '[0-9]*$' | sort -n | tail -n 1 || true)
   ((${requests:-0} > 0)) || die "training run \"$what\" sent no requests (see $out/train.log)"
   say "    $requests requests"
 }
