@@ -12,7 +12,7 @@
 # Kernel time is not counted (it is the same for every tool: one send and one
 # recv per request); valgrind serialises threads, so this is work, not time.
 #
-#   bench/instructions.sh                  # wasm-slo and wrk
+#   bench/instructions.sh                  # wasm-slo (PGO and plain builds) and wrk
 #   bench/instructions.sh --with-oha       # also oha (built by peers.sh --with-oha)
 #   bench/instructions.sh --requests 5000  # shorter (default 20000)
 #   bench/instructions.sh --no-install     # use what is installed, or fail
@@ -21,6 +21,9 @@
 #   --requests N        requests in the shorter run (default 20000)
 #   --with-oha          include oha (bench/.tools/bin/oha; built if missing)
 #   --no-install        do not install or build anything missing
+#   --no-pgo            count only the plain release build (`wasm-slo`);
+#                       otherwise `wasm-slo` is the PGO build of
+#                       scripts/build-pgo.sh and `wasm-slo-nopgo` the plain one
 #
 # Installs when missing: valgrind, wrk and nginx from Debian's packages; the
 # wasm32-wasip2 Rust target through rustup; with --with-oha oha from
@@ -32,6 +35,7 @@ root=$(pwd)
 
 requests=20000
 with_oha=no
+pgo=yes
 install=yes
 probe_profile=release
 
@@ -44,6 +48,7 @@ while (($#)); do
     --requests=*) requests=${1#*=}; shift ;;
     --with-oha) with_oha=yes; shift ;;
     --no-install) install=no; shift ;;
+    --no-pgo) pgo=no; shift ;;
     -h | --help) usage ;;
     *) die "unknown option: $1 (see --help)" ;;
   esac
@@ -57,6 +62,8 @@ need_pkg wrk wrk
 oha=""
 [ "$with_oha" = no ] || need_oha
 build
+slo_pgo=""
+[ "$pgo" = no ] || build_pgo
 unset RUST_BACKTRACE
 start_nginx >/dev/null
 
@@ -80,18 +87,27 @@ per_request() {
 
 rows=()
 
-slo_run() { # slo_run NAME VUS ITERATIONS
-  counted "$1" "$slo" run "$probe" -e "BASE_URL=$base_url/" --flow fast --vus "$2" \
-    --iterations "$3" --workers 1 -q --out "json=$work/$1.json"
+slo_run() { # slo_run BINARY NAME VUS ITERATIONS
+  counted "$2" "$1" run "$probe" -e "BASE_URL=$base_url/" --flow fast --vus "$3" \
+    --iterations "$4" --workers 1 -q --out "json=$work/$2.json"
 }
-say "wasm-slo: $requests and $((2 * requests)) requests (and a first run that fills valgrind's compile cache)"
-# Under valgrind the CPU looks different, so the first run compiles anew.
-slo_run slo-warm 1 1 >/dev/null
-i1=$(slo_run slo-1 64 "$requests")
-i2=$(slo_run slo-2 64 "$((2 * requests))")
-r1=$(jq -r '.endpoints.all.total_requests' "$work/slo-1.json")
-r2=$(jq -r '.endpoints.all.total_requests' "$work/slo-2.json")
-rows+=("wasm-slo $(per_request "$i1" "$r1" "$i2" "$r2")")
+slo_rows() { # slo_rows ROW BINARY
+  local row=$1 bin=$2 i1 i2 r1 r2
+  say "$row: $requests and $((2 * requests)) requests (and a first run that fills valgrind's compile cache)"
+  # Under valgrind the CPU looks different, so the first run compiles anew.
+  slo_run "$bin" "$row-warm" 1 1 >/dev/null
+  i1=$(slo_run "$bin" "$row-1" 64 "$requests")
+  i2=$(slo_run "$bin" "$row-2" 64 "$((2 * requests))")
+  r1=$(jq -r '.endpoints.all.total_requests' "$work/$row-1.json")
+  r2=$(jq -r '.endpoints.all.total_requests' "$work/$row-2.json")
+  rows+=("$row $(per_request "$i1" "$r1" "$i2" "$r2")")
+}
+if [ -n "$slo_pgo" ]; then
+  slo_rows wasm-slo "$slo_pgo"
+  slo_rows wasm-slo-nopgo "$slo"
+else
+  slo_rows wasm-slo "$slo"
+fi
 
 say "wrk: 2 s and 4 s"
 i1=$(counted wrk-1 wrk -t1 -c64 -d2s "$base_url/ok")
@@ -118,6 +134,11 @@ md=$root/bench/results/instructions-$day.md
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); nproc: $(nproc); $(valgrind --version)"
   echo "- nginx 1 worker on CPU 0, \`location /ok { return 200 \"ok\"; }\`; 64 connections"
   echo "- wasm-slo: probe \`fast\` flow (one GET and a check per iteration), --workers 1, $requests and $((2 * requests)) iterations"
+  if [ -n "$slo_pgo" ]; then
+    echo "- wasm-slo: the runner built with PGO (\`scripts/build-pgo.sh\`); wasm-slo-nopgo: the plain \`cargo build --release\`"
+  else
+    echo "- wasm-slo: the runner's plain \`cargo build --release\` (--no-pgo)"
+  fi
   echo "- wrk: -t1 -c64, 2 s and 4 s; oha: -c 64 -n $requests and $((2 * requests))"
   echo
   echo "| tool | instructions/request | wasm-slo / tool |"

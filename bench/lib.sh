@@ -112,6 +112,19 @@ build() {
   [ -f "$probe" ] || die "no $probe after the build"
 }
 
+# build_pgo: the runner built with PGO by scripts/build-pgo.sh (a no-op when
+# the sources have not changed since its last build); sets slo_pgo.
+build_pgo() {
+  local profdata
+  profdata="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata"
+  if [ "$install" = no ] && ! [ -x "$profdata" ]; then
+    die "the PGO build needs rustup's llvm-tools component (rustup component add llvm-tools); drop --no-install to install it, or pass --no-pgo"
+  fi
+  say "building the runner with PGO (scripts/build-pgo.sh; trains against the bundled target server)"
+  "$root/scripts/build-pgo.sh" >&2 || die "scripts/build-pgo.sh failed (see above); --no-pgo measures the plain build"
+  slo_pgo=$root/target/pgo/wasm-slo
+}
+
 # ---------------------------------------------------------------- nginx
 work=$(mktemp -d "${TMPDIR:-/tmp}/wasm-slo-bench.XXXXXX")
 nginx_pid=""

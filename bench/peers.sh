@@ -165,14 +165,7 @@ fi
 
 build
 slo_pgo=""
-if [ "$mode" = peers ] && [ "$pgo" = yes ]; then
-  if [ "$install" = no ] && ! [ -x "$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata" ]; then
-    die "the PGO build needs rustup's llvm-tools component (rustup component add llvm-tools); drop --no-install to install it, or pass --no-pgo"
-  fi
-  say "building the runner with PGO (scripts/build-pgo.sh; trains against the bundled target server)"
-  "$root/scripts/build-pgo.sh" >&2 || die "scripts/build-pgo.sh failed (see above); --no-pgo measures the plain build"
-  slo_pgo=$root/target/pgo/wasm-slo
-fi
+if [ "$mode" = peers ] && [ "$pgo" = yes ]; then build_pgo; fi
 
 to_ms() {
   awk -v v="$1" 'BEGIN {
