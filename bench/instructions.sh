@@ -26,9 +26,9 @@
 #                       scripts/build-pgo.sh and `wasm-slo-nopgo` the plain one
 #
 # Installs when missing: valgrind, wrk and nginx from Debian's packages; the
-# wasm32-wasip2 Rust target through rustup; with --with-oha oha from
-# crates.io. Only 127.0.0.1 is ever targeted. Takes about 2 minutes once
-# built.
+# wasm32-wasip2 Rust target and (for the PGO build) the llvm-tools component
+# through rustup; with --with-oha oha from crates.io. Only 127.0.0.1 is ever
+# targeted. Takes about 4 minutes once built (2 with --no-pgo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)

@@ -70,7 +70,8 @@
 #
 # Installs what is missing (needs root or sudo for apt-get): nginx, wrk, time,
 # jq and hey (if Debian has a package for it) from the Debian archive, the
-# wasm32-wasip2 Rust target through rustup, with --with-oha oha from crates.io,
+# wasm32-wasip2 Rust target and (unless --no-pgo) the llvm-tools component
+# through rustup, with --with-oha oha from crates.io,
 # and with --with-goose Goose and its dependencies from crates.io, at the
 # versions bench/goose/Cargo.lock pins. Nothing else is downloaded. Only
 # 127.0.0.1 is ever targeted.
