@@ -62,7 +62,6 @@ need_pkg wrk wrk
 oha=""
 [ "$with_oha" = no ] || need_oha
 build
-slo_pgo=""
 [ "$pgo" = no ] || build_pgo
 unset RUST_BACKTRACE
 start_nginx >/dev/null
@@ -102,12 +101,7 @@ slo_rows() { # slo_rows ROW BINARY
   r2=$(jq -r '.endpoints.all.total_requests' "$work/$row-2.json")
   rows+=("$row $(per_request "$i1" "$r1" "$i2" "$r2")")
 }
-if [ -n "$slo_pgo" ]; then
-  slo_rows wasm-slo "$slo_pgo"
-  slo_rows wasm-slo-nopgo "$slo"
-else
-  slo_rows wasm-slo "$slo"
-fi
+for ((b = 0; b < ${#builds[@]}; b += 2)); do slo_rows "${builds[b]}" "${builds[b + 1]}"; done
 
 say "wrk: 2 s and 4 s"
 i1=$(counted wrk-1 wrk -t1 -c64 -d2s "$base_url/ok")
@@ -134,11 +128,7 @@ md=$root/bench/results/instructions-$day.md
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); nproc: $(nproc); $(valgrind --version)"
   echo "- nginx 1 worker on CPU 0, \`location /ok { return 200 \"ok\"; }\`; 64 connections"
   echo "- wasm-slo: probe \`fast\` flow (one GET and a check per iteration), --workers 1, $requests and $((2 * requests)) iterations"
-  if [ -n "$slo_pgo" ]; then
-    echo "- wasm-slo: the runner built with PGO (\`scripts/build-pgo.sh\`); wasm-slo-nopgo: the plain \`cargo build --release\`"
-  else
-    echo "- wasm-slo: the runner's plain \`cargo build --release\` (--no-pgo)"
-  fi
+  builds_note
   echo "- wrk: -t1 -c64, 2 s and 4 s; oha: -c 64 -n $requests and $((2 * requests))"
   echo
   echo "| tool | instructions/request | wasm-slo / tool |"

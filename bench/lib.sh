@@ -92,7 +92,7 @@ need_oha() {
     die "cargo install oha failed (see above); run without --with-oha to skip oha"
 }
 
-# build: the wasm32-wasip2 target, then release builds; sets slo and probe.
+# build: the wasm32-wasip2 target, then release builds; sets slo, probe and builds.
 # The probe is built with the cargo profile $probe_profile (default
 # release): `guest` is the workspace's profile for scenarios (opt-level "s",
 # stripped), whose smaller read-only data means fewer resident pages per VU.
@@ -108,21 +108,34 @@ build() {
   cargo build --profile "$profile" -q --target wasm32-wasip2 -p probe >&2
   slo=$root/target/release/wasm-slo
   probe=$root/target/wasm32-wasip2/$profile/probe.wasm
+  # Row name and binary of each runner build measured: the plain one, until
+  # build_pgo adds the PGO build.
+  slo_pgo=""
+  builds=(wasm-slo "$slo")
   [ -x "$slo" ] || die "no $slo after the build"
   [ -f "$probe" ] || die "no $probe after the build"
 }
 
 # build_pgo: the runner built with PGO by scripts/build-pgo.sh (a no-op when
-# the sources have not changed since its last build); sets slo_pgo.
+# the sources have not changed since its last build); sets slo_pgo, and
+# `builds` to both builds' rows.
 build_pgo() {
-  local profdata
-  profdata="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-profdata"
-  if [ "$install" = no ] && ! [ -x "$profdata" ]; then
-    die "the PGO build needs rustup's llvm-tools component (rustup component add llvm-tools); drop --no-install to install it, or pass --no-pgo"
-  fi
+  local flags=()
+  [ "$install" = yes ] || flags=(--no-install)
   say "building the runner with PGO (scripts/build-pgo.sh; trains against the bundled target server)"
-  "$root/scripts/build-pgo.sh" >&2 || die "scripts/build-pgo.sh failed (see above); --no-pgo measures the plain build"
+  "$root/scripts/build-pgo.sh" "${flags[@]}" >&2 ||
+    die "scripts/build-pgo.sh failed (see above); --no-pgo measures the plain build"
   slo_pgo=$root/target/pgo/wasm-slo
+  builds=(wasm-slo "$slo_pgo" wasm-slo-nopgo "$slo")
+}
+
+# builds_note: the results files' line saying which build each row is.
+builds_note() {
+  if [ -n "${slo_pgo:-}" ]; then
+    echo "- wasm-slo: the runner built with PGO (\`scripts/build-pgo.sh\`); wasm-slo-nopgo: the plain \`cargo build --release\`"
+  else
+    echo "- wasm-slo: the runner's plain \`cargo build --release\` (--no-pgo)"
+  fi
 }
 
 # ---------------------------------------------------------------- nginx

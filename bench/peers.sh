@@ -165,7 +165,6 @@ if [ "$mode" = peers ]; then
 fi
 
 build
-slo_pgo=""
 if [ "$mode" = peers ] && [ "$pgo" = yes ]; then build_pgo; fi
 
 to_ms() {
@@ -317,9 +316,9 @@ run_wasm_slo() { # run_wasm_slo ROW BINARY
 peers() {
   start_nginx
   # Warm-up: fills the compiled-module cache and nginx's first connections.
-  local bin
-  for bin in "$slo" $slo_pgo; do
-    "$bin" run "$probe" -e "BASE_URL=$base_url/" --flow fast --vus 1 --iterations 1 -q >/dev/null 2>&1 || true
+  local b
+  for ((b = 1; b < ${#builds[@]}; b += 2)); do
+    "${builds[b]}" run "$probe" -e "BASE_URL=$base_url/" --flow fast --vus 1 --iterations 1 -q >/dev/null 2>&1 || true
   done
 
   load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -330,12 +329,7 @@ peers() {
     if [ "$have_hey" = yes ]; then run_hey; fi
     if [ -n "$oha" ]; then run_oha; fi
     if [ -n "$goose" ]; then run_goose; fi
-    if [ -n "$slo_pgo" ]; then
-      run_wasm_slo wasm-slo "$slo_pgo"
-      run_wasm_slo wasm-slo-nopgo "$slo"
-    else
-      run_wasm_slo wasm-slo "$slo"
-    fi
+    for ((b = 0; b < ${#builds[@]}; b += 2)); do run_wasm_slo "${builds[b]}" "${builds[b + 1]}"; done
   done
   ((${#rows[@]})) || die "no generator produced figures"
   local all_rows=("${rows[@]}")
@@ -350,11 +344,7 @@ peers() {
     echo "- server: nginx $(nginx -v 2>&1 | sed 's|.*/||'), 1 worker on CPU 0, \`return 200 \"ok\"\`, access log off"
     echo "- generators on CPU 1 (\`taskset -c 1\`), $conns connections/VUs, ${duration} s each; CPU = user+sys of the generator process"
     echo "- wasm-slo's probe component built with the cargo profile \`$probe_profile\`"
-    if [ -n "$slo_pgo" ]; then
-      echo "- wasm-slo: the runner built with PGO (\`scripts/build-pgo.sh\`); wasm-slo-nopgo: the plain \`cargo build --release\`"
-    else
-      echo "- wasm-slo: the runner's plain \`cargo build --release\` (--no-pgo)"
-    fi
+    builds_note
     if ((rounds > 1)); then
       echo "- $rounds rounds, the generators taking turns; each row is the tool's median round by CPU per request"
     fi
@@ -368,7 +358,8 @@ peers() {
         'BEGIN { printf "| %s | %.0f | %.3f | %.3f | %.2f | %.1f | %d |\n", t, rps, p50, p99, c * 1e6 / n, m / 1024, n }'
     done
     local s_rps s_cpu s_reqs build
-    for build in wasm-slo wasm-slo-nopgo; do
+    for ((b = 0; b < ${#builds[@]}; b += 2)); do
+      build=${builds[b]}
       s_rps=""
       for r in "${rows[@]}"; do
         read -r tool rps p50 p99 reqs cpu rss <<<"$r"

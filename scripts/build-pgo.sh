@@ -10,6 +10,7 @@
 # time (README, "Performance").
 #
 #   scripts/build-pgo.sh
+#   scripts/build-pgo.sh --no-install   # fail instead of installing llvm-tools
 #
 # A first build takes about twice a release build's time. When the sources
 # have not changed since the last one (the instrumented binary is the same),
@@ -27,11 +28,21 @@ root=$(pwd)
 say() { echo "==> $*" >&2; }
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
 
+install=yes
+while (($#)); do
+  case "$1" in
+    --no-install) install=no; shift ;;
+    *) die "unknown option: $1 (the only one is --no-install)" ;;
+  esac
+done
+
 scripts/toolchain.sh
 sysroot=$(rustc --print sysroot)
 host=$(rustc -vV | sed -n 's/^host: //p')
 profdata=$sysroot/lib/rustlib/$host/bin/llvm-profdata
 if ! [ -x "$profdata" ]; then
+  [ "$install" = yes ] ||
+    die "llvm-profdata is missing: rustup component add llvm-tools (or drop --no-install)"
   say "rustup component add llvm-tools (llvm-profdata merges the training profile)"
   rustup component add llvm-tools >&2
 fi
