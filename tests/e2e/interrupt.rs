@@ -119,14 +119,9 @@ fn assert_totals_are_interval_sums(r: &Results) {
 
 /// Exactly `names` are in `dir`: no temporary file was left beside them.
 fn assert_only_files_in(dir: &Path, names: &[&str]) {
-    let mut found: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    found.sort();
     let mut names = names.to_vec();
     names.sort();
-    assert_eq!(found, names);
+    assert_eq!(file_names(dir), names);
 }
 
 /// Requests counted by the streamed NDJSON output.

@@ -10,15 +10,10 @@ use crate::util::*;
 
 /// The compiled-code files in `cache`, by name, sorted.
 fn cached(cache: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(cache)
-        .map(|dir| {
-            dir.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".cwasm"))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
+    file_names(cache)
+        .into_iter()
+        .filter(|n| n.ends_with(".cwasm"))
+        .collect()
 }
 
 /// Runs the probe's `sleep` flow once per VU with a private cache, under

@@ -112,6 +112,16 @@ pub fn wasm_slo_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     Run::from(out)
 }
 
+/// The names of the files in `dir`, sorted.
+pub fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// The `wasm-slo` binary with the tests' shared compile cache, to spawn.
 pub fn wasm_slo_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasm-slo"));
