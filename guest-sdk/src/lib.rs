@@ -119,6 +119,17 @@ pub mod time;
 
 mod convert;
 
+// The allocator (see its docs); built for the tests on any target.
+#[cfg(any(
+    test,
+    all(
+        feature = "fast-alloc",
+        target_family = "wasm",
+        not(target_feature = "atomics")
+    )
+))]
+mod allocator;
+
 pub use check::{check, check_response, check_status, check_with_tags};
 pub use error::{Context, Error, Result, fail};
 pub use executor::{Executor, Stage};

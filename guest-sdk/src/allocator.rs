@@ -1,0 +1,224 @@
+//! The scenario's memory allocator: small blocks are recycled through a free
+//! list per size class, in front of the standard allocator (wasi-libc's
+//! dlmalloc).
+//!
+//! An iteration allocates the same few small blocks every time (the URL, the
+//! request's name, the flow's name, the response's headers and body, each
+//! handed over by the runner through `cabi_realloc`), and frees them before
+//! the next. dlmalloc spends about 100 wasm instructions on each `malloc`
+//! and as many on each `free`: of the guest's 3,500 instructions per GET, 1,500
+//! were the allocator's (callgrind, `bench/instructions.sh` settings). A pop
+//! or push on a free list is a few instructions. (talc 5, the usual faster
+//! wasm allocator, measured 1,165.)
+//!
+//! Blocks up to [`MAX_SMALL`] bytes are kept on their class's list when
+//! freed and never go back to dlmalloc, so memory stays at the peak of small
+//! blocks the scenario held at once. Larger or more aligned blocks go to
+//! dlmalloc as before.
+//!
+//! On by default (feature `fast-alloc`). A scenario that brings its own
+//! `#[global_allocator]` turns it off with `default-features = false`.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::cell::UnsafeCell;
+use std::ptr;
+
+/// Size classes are multiples of this; it is also the blocks' alignment.
+const GRANULE: usize = 8;
+/// The largest block kept on a free list.
+pub const MAX_SMALL: usize = 512;
+const CLASSES: usize = MAX_SMALL / GRANULE;
+
+/// Free lists by size class in front of `inner`. For one thread only: wasm
+/// guests without the `atomics` feature have one.
+pub struct SizeClasses<A> {
+    inner: A,
+    /// Each list's first block; a free block holds the next one's address
+    /// in its first bytes.
+    heads: UnsafeCell<[*mut u8; CLASSES]>,
+}
+
+// SAFETY: used as the global allocator only where there is one thread (see
+// the `cfg` on `ALLOCATOR`); the tests use an instance per thread.
+unsafe impl<A: Sync> Sync for SizeClasses<A> {}
+
+impl<A> SizeClasses<A> {
+    pub const fn new(inner: A) -> Self {
+        SizeClasses {
+            inner,
+            heads: UnsafeCell::new([ptr::null_mut(); CLASSES]),
+        }
+    }
+}
+
+/// The class of a layout, if it is small enough to keep.
+fn class(layout: Layout) -> Option<usize> {
+    (layout.size() <= MAX_SMALL && layout.align() <= GRANULE)
+        .then(|| layout.size().saturating_sub(1) / GRANULE)
+}
+
+/// The layout a class's blocks are allocated with.
+fn block(class: usize) -> Layout {
+    // SAFETY: a non-zero multiple of GRANULE, a power of two.
+    unsafe { Layout::from_size_align_unchecked((class + 1) * GRANULE, GRANULE) }
+}
+
+unsafe impl<A: GlobalAlloc> GlobalAlloc for SizeClasses<A> {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let Some(c) = class(layout) else {
+            return unsafe { self.inner.alloc(layout) };
+        };
+        // SAFETY: one thread, and no reentry: `inner` does not call back.
+        let head = unsafe { &mut (*self.heads.get())[c] };
+        if head.is_null() {
+            return unsafe { self.inner.alloc(block(c)) };
+        }
+        let out = *head;
+        // SAFETY: a free block of this class, holding the next one's address.
+        *head = unsafe { out.cast::<*mut u8>().read_unaligned() };
+        out
+    }
+
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        let Some(c) = class(layout) else {
+            return unsafe { self.inner.dealloc(p, layout) };
+        };
+        let head = unsafe { &mut (*self.heads.get())[c] };
+        // SAFETY: the block is at least GRANULE bytes and ours again.
+        unsafe { p.cast::<*mut u8>().write_unaligned(*head) };
+        *head = p;
+    }
+
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY (all below): as GlobalAlloc::realloc requires of the caller.
+        let new = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        match (class(layout), class(new)) {
+            // The block already has room (a String growing within its class).
+            (Some(a), Some(b)) if a == b => p,
+            (None, None) => unsafe { self.inner.realloc(p, layout, new_size) },
+            _ => {
+                let out = unsafe { self.alloc(new) };
+                if !out.is_null() {
+                    unsafe {
+                        ptr::copy_nonoverlapping(p, out, layout.size().min(new_size));
+                        self.dealloc(p, layout);
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+#[cfg(all(
+    feature = "fast-alloc",
+    target_family = "wasm",
+    not(target_feature = "atomics")
+))]
+#[global_allocator]
+static ALLOCATOR: SizeClasses<std::alloc::System> = SizeClasses::new(std::alloc::System);
+
+#[cfg(test)]
+mod tests {
+    use std::alloc::System;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// The system allocator, counting what reaches it.
+    #[derive(Default)]
+    struct Counted {
+        allocs: AtomicUsize,
+        frees: AtomicUsize,
+    }
+
+    unsafe impl GlobalAlloc for Counted {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            self.allocs.fetch_add(1, Ordering::Relaxed);
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+            self.frees.fetch_add(1, Ordering::Relaxed);
+            unsafe { System.dealloc(p, layout) }
+        }
+    }
+
+    fn layout(size: usize, align: usize) -> Layout {
+        Layout::from_size_align(size, align).unwrap()
+    }
+
+    #[test]
+    fn a_freed_small_block_is_reused_by_its_class_without_the_inner_allocator() {
+        let a = SizeClasses::new(Counted::default());
+        unsafe {
+            let p = a.alloc(layout(30, 1));
+            a.dealloc(p, layout(30, 1));
+            // 25..=32 bytes share a class; the list is last in, first out.
+            let q = a.alloc(layout(25, 8));
+            assert_eq!(p, q);
+            let r = a.alloc(layout(30, 1));
+            assert_ne!(r, q);
+            assert_eq!(a.inner.allocs.load(Ordering::Relaxed), 2);
+            // Another class does not take this one's blocks.
+            a.dealloc(q, layout(25, 8));
+            let s = a.alloc(layout(40, 8));
+            assert_ne!(s, q);
+            assert_eq!(a.inner.allocs.load(Ordering::Relaxed), 3);
+            assert_eq!(a.inner.frees.load(Ordering::Relaxed), 0);
+        }
+    }
+
+    #[test]
+    fn large_and_overaligned_blocks_go_to_the_inner_allocator() {
+        let a = SizeClasses::new(Counted::default());
+        unsafe {
+            for l in [layout(MAX_SMALL + 1, 8), layout(64, 16), layout(4096, 4096)] {
+                let p = a.alloc(l);
+                assert_eq!(p as usize % l.align(), 0);
+                a.dealloc(p, l);
+            }
+            assert_eq!(a.inner.allocs.load(Ordering::Relaxed), 3);
+            assert_eq!(a.inner.frees.load(Ordering::Relaxed), 3);
+        }
+    }
+
+    #[test]
+    fn blocks_are_aligned_and_hold_their_bytes() {
+        let a = SizeClasses::new(System);
+        unsafe {
+            let mut live = Vec::new();
+            for size in 1..=MAX_SMALL {
+                let l = layout(size, 1 << (size % 4));
+                let p = a.alloc(l);
+                assert_eq!(p as usize % l.align(), 0, "{l:?}");
+                ptr::write_bytes(p, size as u8, size);
+                live.push((p, l));
+            }
+            for &(p, l) in &live {
+                let bytes = std::slice::from_raw_parts(p, l.size());
+                assert!(bytes.iter().all(|&b| b == l.size() as u8), "{l:?}");
+            }
+            for (p, l) in live {
+                a.dealloc(p, l);
+            }
+        }
+    }
+
+    #[test]
+    fn realloc_keeps_the_bytes_across_classes_and_the_block_within_one() {
+        let a = SizeClasses::new(System);
+        unsafe {
+            let l = layout(10, 1);
+            let p = a.alloc(l);
+            ptr::copy_nonoverlapping(b"0123456789".as_ptr(), p, 10);
+            // 10 and 16 bytes are one class: nothing moves.
+            assert_eq!(a.realloc(p, l, 16), p);
+            // Up a class, then to a large block and back down.
+            let q = a.realloc(p, layout(16, 1), 100);
+            let r = a.realloc(q, layout(100, 1), 2000);
+            let s = a.realloc(r, layout(2000, 1), 5);
+            assert_eq!(std::slice::from_raw_parts(s, 5), b"01234");
+            a.dealloc(s, layout(5, 1));
+        }
+    }
+}
