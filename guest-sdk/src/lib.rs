@@ -87,6 +87,13 @@
 //! - [`scenario`]: the [`Scenario`] trait and its [`Description`].
 //! - [`executor`]: [`Stage`]s and the [`Executor`]s of named scenarios.
 //!
+//! # Features
+//!
+//! - `fast-alloc` (default): the scenario's `#[global_allocator]`, which
+//!   recycles small blocks through a free list per size class in front of
+//!   the standard allocator: an iteration allocates the same few blocks over
+//!   and over. Turn it off (`default-features = false`) to bring your own.
+//!
 //! [wasm-slo]: https://github.com/wasm-slo/wasm-slo
 
 #![deny(missing_docs)]
