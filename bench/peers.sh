@@ -27,7 +27,9 @@
 # times (wrk, hey, oha, goose, wasm-slo, then again), so that a quieter or
 # busier spell of the machine falls on all of them alike, and each tool's
 # row is its median round by CPU per request; every round's figure is listed
-# under the table.
+# under the table, and then the ratios paired by round (the median of each
+# round's ratio), which a spell that hits one tool's median round alone
+# cannot tilt.
 #
 # VU-memory mode (--vus-memory): runs wasm-slo's probe `sleep` flow with
 # PROBE_SLEEP_MS=600000 (every VU suspended in think time) for 1000, 10000
@@ -391,6 +393,21 @@ peers() {
         done
         echo "- $t:$line"
       done
+      echo
+      echo "Paired by round: each round's ratio of the two tools, and the median of those ratios. The tools of one round ran within a minute of each other, so a noisy stretch of the machine weighs on both sides of a ratio, where it can fall on one tool's median round alone."
+      local other pair
+      for ((b = 0; b < ${#builds[@]}; b += 2)); do
+        build=${builds[b]}
+        echo
+        echo "| $build vs, paired | req/s ratio (higher is better) | CPU/request ratio (lower is better) | rounds |"
+        echo "|---|---:|---:|---:|"
+        for other in $(tools_in_order); do
+          [ "$other" = "$build" ] && continue
+          pair=$(paired_ratios "$build" "$other") || continue
+          read -r s_rps s_cpu r <<<"$pair"
+          echo "| $other | $s_rps | $s_cpu | $r |"
+        done
+      done
     fi
   } >"$md"
   echo
@@ -406,6 +423,26 @@ tools_in_order() {
     read -r tool rest <<<"$r"
     [[ $seen == *" $tool "* ]] || { seen+="$tool "; echo "$tool"; }
   done
+}
+
+# "RPS CPU N" for tools A and B: the medians, over the N rounds both ran, of
+# A's req/s over B's and of A's CPU per request over B's. Reads the caller's
+# `all_rows` (every round's row, in the order they ran).
+paired_ratios() {
+  printf '%s\n' "${all_rows[@]}" | awk -v a="$1" -v b="$2" '
+    function median(v, n,   i, j, t) {
+      for (i = 2; i <= n; i++)
+        for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+      return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    $1 == a { na++; ra[na] = $2; ca[na] = $6 / $5 }
+    $1 == b { nb++; rb[nb] = $2; cb[nb] = $6 / $5 }
+    END {
+      n = na < nb ? na : nb
+      if (n == 0) exit 1
+      for (i = 1; i <= n; i++) { x[i] = ra[i] / rb[i]; y[i] = ca[i] / cb[i] }
+      printf "%.2f %.2f %d\n", median(x, n), median(y, n), n
+    }'
 }
 
 # Keeps one row per tool in `rows`: its median round by CPU per request (the
