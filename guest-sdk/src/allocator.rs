@@ -12,9 +12,12 @@
 //! wasm allocator, measured 1,165.)
 //!
 //! Blocks up to [`MAX_SMALL`] bytes are kept on their class's list when
-//! freed and never go back to dlmalloc, so memory stays at the peak of small
-//! blocks the scenario held at once. Larger or more aligned blocks go to
-//! dlmalloc as before.
+//! freed and never go back to dlmalloc, nor to another class: each class
+//! keeps the most blocks it had in use at once. A scenario that holds
+//! megabytes of small blocks of one size, frees them and then fills another
+//! size needs both amounts of memory, where dlmalloc would reuse the first
+//! (the runner's `--vu-memory` bounds either). Larger or more aligned blocks
+//! go to dlmalloc as before.
 //!
 //! On by default (feature `fast-alloc`). A scenario that brings its own
 //! `#[global_allocator]` turns it off with `default-features = false`.
