@@ -12,12 +12,12 @@
 //! wasm allocator, measured 1,165.)
 //!
 //! Blocks up to [`MAX_SMALL`] bytes are kept on their class's list when
-//! freed and never go back to dlmalloc, nor to another class: each class
-//! keeps the most blocks it had in use at once. A scenario that holds
-//! megabytes of small blocks of one size, frees them and then fills another
-//! size needs both amounts of memory, where dlmalloc would reuse the first
-//! (the runner's `--vu-memory` bounds either). Larger or more aligned blocks
-//! go to dlmalloc as before.
+//! freed, up to [`KEPT_PER_CLASS`] bytes of them per class; past that they go
+//! back to dlmalloc, which can merge them for other sizes. So a scenario that
+//! frees megabytes of small blocks of one size and then fills another size
+//! reuses the memory as it did with dlmalloc alone, and the lists hold at
+//! most 4 MiB in all (64 classes), far more than an iteration cycles through.
+//! Larger or more aligned blocks go to dlmalloc as before.
 //!
 //! On by default (feature `fast-alloc`). A scenario that brings its own
 //! `#[global_allocator]` turns it off with `default-features = false`.
@@ -31,6 +31,8 @@ const GRANULE: usize = 8;
 /// The largest block kept on a free list.
 pub const MAX_SMALL: usize = 512;
 const CLASSES: usize = MAX_SMALL / GRANULE;
+/// Bytes of free blocks a class keeps for reuse.
+pub const KEPT_PER_CLASS: usize = 64 << 10;
 
 /// Free lists by size class in front of `inner`. For one thread only: wasm
 /// guests without the `atomics` feature have one.
@@ -39,6 +41,8 @@ pub struct SizeClasses<A> {
     /// Each list's first block; a free block holds the next one's address
     /// in its first bytes.
     heads: UnsafeCell<[*mut u8; CLASSES]>,
+    /// Blocks on each list.
+    kept: UnsafeCell<[u32; CLASSES]>,
 }
 
 // SAFETY: used as the global allocator only where there is one thread (see
@@ -50,6 +54,7 @@ impl<A> SizeClasses<A> {
         SizeClasses {
             inner,
             heads: UnsafeCell::new([ptr::null_mut(); CLASSES]),
+            kept: UnsafeCell::new([0; CLASSES]),
         }
     }
 }
@@ -79,6 +84,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for SizeClasses<A> {
         let out = *head;
         // SAFETY: a free block of this class, holding the next one's address.
         *head = unsafe { out.cast::<*mut u8>().read_unaligned() };
+        unsafe { (*self.kept.get())[c] -= 1 };
         out
     }
 
@@ -86,6 +92,11 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for SizeClasses<A> {
         let Some(c) = class(layout) else {
             return unsafe { self.inner.dealloc(p, layout) };
         };
+        let kept = unsafe { &mut (*self.kept.get())[c] };
+        if *kept as usize * block(c).size() >= KEPT_PER_CLASS {
+            return unsafe { self.inner.dealloc(p, block(c)) };
+        }
+        *kept += 1;
         let head = unsafe { &mut (*self.heads.get())[c] };
         // SAFETY: the block is at least GRANULE bytes and ours again.
         unsafe { p.cast::<*mut u8>().write_unaligned(*head) };
@@ -168,6 +179,27 @@ mod tests {
             assert_ne!(s, q);
             assert_eq!(a.inner.allocs.load(Ordering::Relaxed), 3);
             assert_eq!(a.inner.frees.load(Ordering::Relaxed), 0);
+        }
+    }
+
+    #[test]
+    fn a_class_keeps_at_most_its_share_and_hands_the_rest_back() {
+        let a = SizeClasses::new(Counted::default());
+        let l = layout(512, 8);
+        let keep = KEPT_PER_CLASS / 512;
+        unsafe {
+            let blocks: Vec<_> = (0..keep + 10).map(|_| a.alloc(l)).collect();
+            for &p in &blocks {
+                a.dealloc(p, l);
+            }
+            assert_eq!(a.inner.frees.load(Ordering::Relaxed), 10);
+            // What was kept is reused, and counted out as it goes.
+            let again: Vec<_> = (0..keep).map(|_| a.alloc(l)).collect();
+            assert_eq!(a.inner.allocs.load(Ordering::Relaxed), keep + 10);
+            for p in again {
+                a.dealloc(p, l);
+            }
+            assert_eq!(a.inner.frees.load(Ordering::Relaxed), 10);
         }
     }
 
