@@ -45,8 +45,14 @@ pub struct SizeClasses<A> {
     kept: UnsafeCell<[u32; CLASSES]>,
 }
 
-// SAFETY: used as the global allocator only where there is one thread (see
-// the `cfg` on `ALLOCATOR`); the tests use an instance per thread.
+// SAFETY: a global allocator only where there is one thread (the same `cfg`
+// as `ALLOCATOR`). The tests give each test its own instance and need no
+// `Sync`.
+#[cfg(all(
+    feature = "fast-alloc",
+    target_family = "wasm",
+    not(target_feature = "atomics")
+))]
 unsafe impl<A: Sync> Sync for SizeClasses<A> {}
 
 impl<A> SizeClasses<A> {
@@ -135,25 +141,51 @@ static ALLOCATOR: SizeClasses<std::alloc::System> = SizeClasses::new(std::alloc:
 #[cfg(test)]
 mod tests {
     use std::alloc::System;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
 
-    /// The system allocator, counting what reaches it.
+    /// The system allocator, keeping the layout of every block it handed
+    /// out: a free must name that same layout (the system allocator itself
+    /// would not notice), and a block must be freed once.
     #[derive(Default)]
     struct Counted {
+        live: Mutex<HashMap<usize, Layout>>,
         allocs: AtomicUsize,
         frees: AtomicUsize,
+    }
+
+    impl Counted {
+        fn live(&self) -> usize {
+            self.live.lock().unwrap().len()
+        }
     }
 
     unsafe impl GlobalAlloc for Counted {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             self.allocs.fetch_add(1, Ordering::Relaxed);
-            unsafe { System.alloc(layout) }
+            let p = unsafe { System.alloc(layout) };
+            self.live.lock().unwrap().insert(p as usize, layout);
+            p
         }
         unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
             self.frees.fetch_add(1, Ordering::Relaxed);
+            let allocated = self.live.lock().unwrap().remove(&(p as usize));
+            assert_eq!(
+                allocated,
+                Some(layout),
+                "freed with another layout, or twice"
+            );
             unsafe { System.dealloc(p, layout) }
+        }
+    }
+
+    impl<A> SizeClasses<A> {
+        /// Blocks on all lists.
+        fn kept_blocks(&self) -> usize {
+            unsafe { (*self.kept.get()).iter().map(|&k| k as usize).sum() }
         }
     }
 
@@ -179,27 +211,39 @@ mod tests {
             assert_ne!(s, q);
             assert_eq!(a.inner.allocs.load(Ordering::Relaxed), 3);
             assert_eq!(a.inner.frees.load(Ordering::Relaxed), 0);
+            // The inner allocator made every small block as its class's
+            // block: 32 and 40 bytes, aligned to 8.
+            for (b, size) in [(r, 32), (s, 40)] {
+                assert_eq!(a.inner.live.lock().unwrap()[&(b as usize)], layout(size, 8));
+            }
         }
     }
 
     #[test]
     fn a_class_keeps_at_most_its_share_and_hands_the_rest_back() {
-        let a = SizeClasses::new(Counted::default());
-        let l = layout(512, 8);
-        let keep = KEPT_PER_CLASS / 512;
-        unsafe {
-            let blocks: Vec<_> = (0..keep + 10).map(|_| a.alloc(l)).collect();
-            for &p in &blocks {
-                a.dealloc(p, l);
+        // 512 divides the share; 24 does not; 1 byte is the smallest class.
+        for (size, align) in [(512, 8), (24, 8), (1, 1)] {
+            let a = SizeClasses::new(Counted::default());
+            let l = layout(size, align);
+            let block = size.div_ceil(GRANULE) * GRANULE;
+            let keep = KEPT_PER_CLASS.div_ceil(block);
+            unsafe {
+                let blocks: Vec<_> = (0..keep + 10).map(|_| a.alloc(l)).collect();
+                for &p in &blocks {
+                    a.dealloc(p, l);
+                }
+                assert_eq!(a.inner.frees.load(Ordering::Relaxed), 10, "{l:?}");
+                assert_eq!(a.kept_blocks(), keep, "{l:?}");
+                // What was kept is reused, and counted out as it goes.
+                let again: Vec<_> = (0..keep).map(|_| a.alloc(l)).collect();
+                assert_eq!(a.inner.allocs.load(Ordering::Relaxed), keep + 10, "{l:?}");
+                assert_eq!(a.kept_blocks(), 0, "{l:?}");
+                for p in again {
+                    a.dealloc(p, l);
+                }
+                assert_eq!(a.inner.frees.load(Ordering::Relaxed), 10, "{l:?}");
+                assert_eq!(a.inner.live(), keep, "{l:?}");
             }
-            assert_eq!(a.inner.frees.load(Ordering::Relaxed), 10);
-            // What was kept is reused, and counted out as it goes.
-            let again: Vec<_> = (0..keep).map(|_| a.alloc(l)).collect();
-            assert_eq!(a.inner.allocs.load(Ordering::Relaxed), keep + 10);
-            for p in again {
-                a.dealloc(p, l);
-            }
-            assert_eq!(a.inner.frees.load(Ordering::Relaxed), 10);
         }
     }
 
@@ -210,50 +254,64 @@ mod tests {
             for l in [layout(MAX_SMALL + 1, 8), layout(64, 16), layout(4096, 4096)] {
                 let p = a.alloc(l);
                 assert_eq!(p as usize % l.align(), 0);
+                assert_eq!(a.inner.live.lock().unwrap()[&(p as usize)], l);
                 a.dealloc(p, l);
             }
             assert_eq!(a.inner.allocs.load(Ordering::Relaxed), 3);
             assert_eq!(a.inner.frees.load(Ordering::Relaxed), 3);
+            assert_eq!(a.kept_blocks(), 0);
         }
     }
 
     #[test]
-    fn blocks_are_aligned_and_hold_their_bytes() {
-        let a = SizeClasses::new(System);
+    fn blocks_are_aligned_and_hold_their_bytes_new_or_reused() {
+        let a = SizeClasses::new(Counted::default());
         unsafe {
-            let mut live = Vec::new();
-            for size in 1..=MAX_SMALL {
-                let l = layout(size, 1 << (size % 4));
-                let p = a.alloc(l);
-                assert_eq!(p as usize % l.align(), 0, "{l:?}");
-                ptr::write_bytes(p, size as u8, size);
-                live.push((p, l));
+            for round in 0..2 {
+                // The second round gets the first round's freed blocks.
+                let mut live = Vec::new();
+                for size in 1..=MAX_SMALL {
+                    let l = layout(size, 1 << (size % 4));
+                    let p = a.alloc(l);
+                    assert_eq!(p as usize % l.align(), 0, "{l:?}, round {round}");
+                    ptr::write_bytes(p, size as u8, size);
+                    live.push((p, l));
+                }
+                for &(p, l) in &live {
+                    let bytes = std::slice::from_raw_parts(p, l.size());
+                    assert!(bytes.iter().all(|&b| b == l.size() as u8), "{l:?}");
+                }
+                for (p, l) in live {
+                    a.dealloc(p, l);
+                }
             }
-            for &(p, l) in &live {
-                let bytes = std::slice::from_raw_parts(p, l.size());
-                assert!(bytes.iter().all(|&b| b == l.size() as u8), "{l:?}");
-            }
-            for (p, l) in live {
-                a.dealloc(p, l);
-            }
+            assert_eq!(a.inner.allocs.load(Ordering::Relaxed), MAX_SMALL);
         }
     }
 
     #[test]
     fn realloc_keeps_the_bytes_across_classes_and_the_block_within_one() {
-        let a = SizeClasses::new(System);
+        let a = SizeClasses::new(Counted::default());
         unsafe {
             let l = layout(10, 1);
             let p = a.alloc(l);
             ptr::copy_nonoverlapping(b"0123456789".as_ptr(), p, 10);
-            // 10 and 16 bytes are one class: nothing moves.
+            // 10 and 16 bytes are one class: nothing moves, and all 16 are ours.
             assert_eq!(a.realloc(p, l, 16), p);
-            // Up a class, then to a large block and back down.
-            let q = a.realloc(p, layout(16, 1), 100);
-            let r = a.realloc(q, layout(100, 1), 2000);
-            let s = a.realloc(r, layout(2000, 1), 5);
-            assert_eq!(std::slice::from_raw_parts(s, 5), b"01234");
-            a.dealloc(s, layout(5, 1));
+            ptr::write_bytes(p.add(10), b'x', 6);
+            // Up a class, to a large block and back down; each time the
+            // whole new size is written, and the old block is let go.
+            let mut at = (p, 16);
+            for size in [17, 100, 2000, 3000, 5] {
+                let q = a.realloc(at.0, layout(at.1, 1), size);
+                assert_eq!(std::slice::from_raw_parts(q, 5), b"01234", "to {size}");
+                ptr::write_bytes(q.add(5), b'y', size - 5);
+                at = (q, size);
+            }
+            a.dealloc(at.0, layout(at.1, 1));
+            // Nothing leaked: what the inner allocator still holds is on
+            // the lists.
+            assert_eq!(a.inner.live(), a.kept_blocks());
         }
     }
 }
