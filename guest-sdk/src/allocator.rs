@@ -45,16 +45,6 @@ pub struct SizeClasses<A> {
     kept: UnsafeCell<[u32; CLASSES]>,
 }
 
-// SAFETY: a global allocator only where there is one thread (the same `cfg`
-// as `ALLOCATOR`). The tests give each test its own instance and need no
-// `Sync`.
-#[cfg(all(
-    feature = "fast-alloc",
-    target_family = "wasm",
-    not(target_feature = "atomics")
-))]
-unsafe impl<A: Sync> Sync for SizeClasses<A> {}
-
 impl<A> SizeClasses<A> {
     pub const fn new(inner: A) -> Self {
         SizeClasses {
@@ -130,13 +120,23 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for SizeClasses<A> {
     }
 }
 
+/// The scenario's allocator, where there is one thread; the tests give
+/// each test an instance of its own and need no `Sync`.
 #[cfg(all(
     feature = "fast-alloc",
     target_family = "wasm",
     not(target_feature = "atomics")
 ))]
-#[global_allocator]
-static ALLOCATOR: SizeClasses<std::alloc::System> = SizeClasses::new(std::alloc::System);
+mod global {
+    use super::SizeClasses;
+
+    // SAFETY: one thread (the `cfg` above), and `SizeClasses` never calls
+    // back into itself.
+    unsafe impl<A: Sync> Sync for SizeClasses<A> {}
+
+    #[global_allocator]
+    static ALLOCATOR: SizeClasses<std::alloc::System> = SizeClasses::new(std::alloc::System);
+}
 
 #[cfg(test)]
 mod tests {
