@@ -182,11 +182,15 @@ to_ms() {
 # ---------------------------------------------------------------- peers mode
 # One row per tool: name rps p50 p99 requests cpu_s rss_kib
 rows=()
+# The round each of `rows` ran in (peers() sets `round`), so that ratios are
+# paired within a round even when a tool gave no figures in one.
+row_rounds=()
 
 add_row() { # add_row TOOL RPS P50 P99 REQUESTS
   local tool=$1 rps=$2 p50=$3 p99=$4 reqs=$5 wall user sys rss
   read -r wall user sys rss <"$work/$tool.time"
   rows+=("$tool $rps $p50 $p99 $reqs $(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }') $rss")
+  row_rounds+=("${round:-1}")
   say "$tool: $rps req/s, p50 $p50 ms, p99 $p99 ms, $reqs requests, cpu ${user}u+${sys}s, rss ${rss} KiB, wall ${wall}s"
 }
 
@@ -395,7 +399,7 @@ peers() {
       done
       echo
       echo "Paired by round: each round's ratio of the two tools, and the median of those ratios. The tools of one round ran within a minute of each other, so a noisy stretch of the machine weighs on both sides of a ratio, where it can fall on one tool's median round alone."
-      local other pair
+      local other pair paired_rounds
       for ((b = 0; b < ${#builds[@]}; b += 2)); do
         build=${builds[b]}
         echo
@@ -404,8 +408,8 @@ peers() {
         for other in $(tools_in_order); do
           [ "$other" = "$build" ] && continue
           pair=$(paired_ratios "$build" "$other") || continue
-          read -r s_rps s_cpu r <<<"$pair"
-          echo "| $other | $s_rps | $s_cpu | $r |"
+          read -r s_rps s_cpu paired_rounds <<<"$pair"
+          echo "| $other | $s_rps | $s_cpu | $paired_rounds |"
         done
       done
     fi
@@ -427,20 +431,21 @@ tools_in_order() {
 
 # "RPS CPU N" for tools A and B: the medians, over the N rounds both ran, of
 # A's req/s over B's and of A's CPU per request over B's. Reads the caller's
-# `all_rows` (every round's row, in the order they ran).
+# `all_rows` (every round's row, in the order they ran) and `row_rounds`.
 paired_ratios() {
-  printf '%s\n' "${all_rows[@]}" | awk -v a="$1" -v b="$2" '
+  local i
+  for i in "${!all_rows[@]}"; do echo "${row_rounds[i]} ${all_rows[i]}"; done | awk -v a="$1" -v b="$2" '
     function median(v, n,   i, j, t) {
       for (i = 2; i <= n; i++)
         for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
       return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
     }
-    $1 == a { na++; ra[na] = $2; ca[na] = $6 / $5 }
-    $1 == b { nb++; rb[nb] = $2; cb[nb] = $6 / $5 }
+    # Fields: round tool rps p50 p99 requests cpu rss.
+    $2 == a { ra[$1] = $3; ca[$1] = $7 / $6 }
+    $2 == b { rb[$1] = $3; cb[$1] = $7 / $6 }
     END {
-      n = na < nb ? na : nb
+      for (k in ra) if (k in rb) { n++; x[n] = ra[k] / rb[k]; y[n] = ca[k] / cb[k] }
       if (n == 0) exit 1
-      for (i = 1; i <= n; i++) { x[i] = ra[i] / rb[i]; y[i] = ca[i] / cb[i] }
       printf "%.2f %.2f %d\n", median(x, n), median(y, n), n
     }'
 }
