@@ -182,6 +182,12 @@ pub mod prelude {
 /// thread-local of the instance; errors reach the runner as their full cause
 /// chain (`"logging in: POST http://...: refused: ..."`). A panic traps the
 /// instance, which the runner reports and handles.
+///
+/// The export's `run` goes on from one iteration to the next for as long as
+/// the runner hands them over (`runtime.next-iteration`, WIT 0.1.2): a VU
+/// enters the module once rather than once per iteration, which is much of
+/// what a short iteration costs. Each iteration is still counted, timed and
+/// limited on its own, under the flow the runner picked for it.
 #[macro_export]
 macro_rules! export_scenario {
     ($scenario:ty) => {
@@ -221,7 +227,7 @@ macro_rules! export_scenario {
                     flow: ::std::string::String,
                 ) -> ::core::result::Result<(), ::std::string::String> {
                     __WASM_SLO_VU_STATE
-                        .with(|cell| $crate::__private::run::<$scenario>(&mut cell.borrow_mut(), &flow))
+                        .with(|cell| $crate::__private::run::<$scenario>(&mut cell.borrow_mut(), flow))
                 }
 
                 fn teardown(
@@ -274,14 +280,65 @@ pub mod __private {
         S::init_vu(&SetupData::new(setup_data)).map_err(|e| e.to_chain_string())
     }
 
-    /// `run` export.
-    pub fn run<S: Scenario>(state: &mut Option<S>, flow: &str) -> Result<(), String> {
-        match state {
-            Some(state) => state.run(flow).map_err(|e| e.to_chain_string()),
-            None => Err(format!(
+    /// `run` export: the iteration of `flow`, then the next ones for as
+    /// long as the runner hands them over (`runtime.next-iteration`), so
+    /// that the guest is entered once per VU rather than once per iteration.
+    pub fn run<S: Scenario>(state: &mut Option<S>, flow: String) -> Result<(), String> {
+        let Some(state) = state else {
+            return Err(format!(
                 "flow {flow:?} called before init-vu succeeded on this instance"
-            )),
+            ));
+        };
+        let mut flow = FlowName::Given(flow);
+        loop {
+            let outcome = state.run(flow.as_str()).map_err(|e| e.to_chain_string());
+            let next = crate::wit::wasm_slo::scenario::runtime::next_iteration(
+                outcome.as_ref().map(|_| ()).map_err(String::as_str),
+            );
+            match next {
+                Some(index) => flow = FlowName::Indexed(flow_name(index)),
+                // The runner counted the outcome; what `run` returns now is
+                // ignored.
+                None => return Ok(()),
+            }
         }
+    }
+
+    /// The flow an iteration runs: as `run` was called with it, or as the
+    /// runner named it by index.
+    enum FlowName {
+        Given(String),
+        Indexed(std::rc::Rc<str>),
+    }
+
+    impl FlowName {
+        fn as_str(&self) -> &str {
+            match self {
+                FlowName::Given(s) => s,
+                FlowName::Indexed(s) => s,
+            }
+        }
+    }
+
+    std::thread_local! {
+        /// Flow names by the runner's index, asked for once per instance.
+        static FLOW_NAMES: std::cell::RefCell<Vec<Option<std::rc::Rc<str>>>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    /// The name of flow `index`, asked of the runner the first time.
+    fn flow_name(index: u32) -> std::rc::Rc<str> {
+        let i = index as usize;
+        FLOW_NAMES.with_borrow_mut(|names| {
+            if names.len() <= i {
+                names.resize(i + 1, None);
+            }
+            names[i]
+                .get_or_insert_with(|| {
+                    crate::wit::wasm_slo::scenario::runtime::flow_name(index).into()
+                })
+                .clone()
+        })
     }
 
     /// `teardown` export.

@@ -1,7 +1,8 @@
 //! The WIT contract across its versions: a module built against the frozen
-//! 0.1.0 contract (no SDK) still runs, and both shapes of a response's
-//! headers (0.1.0's list of pairs, 0.1.1's packed block read through the
-//! SDK) arrive whole.
+//! 0.1.0 contract (no SDK) still runs, both shapes of a response's headers
+//! (0.1.0's list of pairs, 0.1.1's packed block read through the SDK) arrive
+//! whole, and an SDK guest that goes on to its next iterations inside `run`
+//! (0.1.2's `next-iteration`) has each one counted under its own flow.
 
 use crate::util::*;
 
@@ -46,10 +47,58 @@ fn sdk_reads_packed_headers_from_send_and_batch() {
         &["--flow", "headers", "--vus", "2", "--iterations", "6"],
     );
     run.expect_code(0);
-    assert_eq!(r.module.wit, "wasm-slo:scenario@0.1.1");
+    assert_eq!(r.module.wit, "wasm-slo:scenario@0.1.2");
     for check in ["headers one", "headers batch"] {
         let tags = [("check", check)];
         assert_eq!(value(&r, "checks", &tags, "passes"), 6.0, "{check}");
         assert_eq!(value(&r, "checks", &tags, "fails"), 0.0, "{check}");
     }
+}
+
+#[test]
+fn iterations_a_guest_goes_on_to_inside_run_are_counted_by_flow() {
+    // The SDK runs a VU's iterations of a closed model in one call of
+    // `run`: the runner picks each one's flow by weight, and counts each
+    // one's outcome, errors included, under that flow.
+    let srv = server();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "mix.toml",
+        r#"
+[scenarios.mix]
+executor = "shared-iterations"
+vus = 2
+iterations = 400
+flows = { fast = 3, fail = 1, metrics = 1 }
+"#,
+    );
+    let (run, r, _d) = run_json(
+        &guest("probe"),
+        &srv.base_url(),
+        &["--config", &cfg, "--workers", "1"],
+    );
+    run.expect_code(0);
+    let per_flow = |flow: &str| value(&r, "iterations", &[("flow", flow)], "count");
+    let (fast, fail, metrics) = (per_flow("fast"), per_flow("fail"), per_flow("metrics"));
+    assert_eq!(fast + fail + metrics, 400.0, "{}", run.stderr);
+    assert_eq!(value(&r, "iterations", &[], "count"), 400.0);
+    // Weights 3:1:1 over 400 iterations.
+    assert!((200.0..=280.0).contains(&fast), "fast: {fast}");
+    assert!(
+        fail > 40.0 && metrics > 40.0,
+        "fail {fail}, metrics {metrics}"
+    );
+    // Each flow did its own work, once per iteration.
+    assert_eq!(value(&r, "http_reqs", &[], "count"), fast);
+    assert_eq!(
+        value(&r, "checks", &[("check", "fast 200")], "passes"),
+        fast
+    );
+    assert_eq!(
+        value(&r, "iteration_errors", &[("flow", "fail")], "count"),
+        fail
+    );
+    assert_eq!(value(&r, "iteration_errors", &[], "count"), fail);
+    assert_eq!(value(&r, "probe_items", &[], "count"), 2.0 * metrics);
 }

@@ -210,6 +210,36 @@ fn a_run_whose_every_iteration_fails_is_a_runtime_failure() {
 }
 
 #[test]
+fn each_iteration_has_its_own_cpu_budget_when_the_guest_goes_on_by_itself() {
+    // The SDK runs a VU's iterations in one call of `run` (WIT 0.1.2
+    // `next-iteration`). Twelve iterations of about 20 ms of CPU each are
+    // 240 ms in that call, but each stays well within its own 100 ms.
+    let srv = server();
+    let (run, r, _d) = run_json(
+        &guest("hostile"),
+        &srv.base_url(),
+        &[
+            "--flow",
+            "burn",
+            "--vus",
+            "1",
+            "--iterations",
+            "12",
+            "--iteration-cpu-limit",
+            "100ms",
+        ],
+    );
+    run.expect_code(0);
+    assert_eq!(traps(&r, "default", "cpu_limit"), 0.0, "{}", run.stderr);
+    assert_eq!(
+        value(&r, "iterations", &[], "count"),
+        12.0,
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn ticks_that_pass_while_the_guest_waits_are_not_its_cpu_time() {
     // One iteration of 40 requests of 5 ms each: about 200 ms of waiting,
     // across some 20 epoch ticks of 10 ms, almost all inside the waits. A

@@ -7,7 +7,8 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use super::driver::Driver;
-use super::vu::{IterationSource, VuStops};
+use super::iterations::IterationSource;
+use super::vu::VuStops;
 use crate::plan::{Executor, Stage, stage_value};
 
 /// How often a ramping scenario adjusts its VU count.

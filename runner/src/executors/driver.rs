@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::vu::{IterationSource, RunContext, ScenarioShared, VuJob, VuStops, run_vu};
+use super::iterations::IterationSource;
+use super::vu::{RunContext, ScenarioShared, VuJob, VuStops, run_vu};
 use super::workers::Spawner;
 use crate::host::AbortSignal;
 

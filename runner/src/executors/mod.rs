@@ -6,6 +6,7 @@
 pub mod closed;
 pub mod driver;
 pub mod idle_vus;
+pub mod iterations;
 pub mod open;
 pub mod vu;
 pub mod workers;

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use super::driver::Driver;
 use super::idle_vus::IdleVus;
-use super::vu::IterationSource;
+use super::iterations::IterationSource;
 use crate::plan::Executor;
 
 /// Start offsets of an arrival-rate scenario's iterations.

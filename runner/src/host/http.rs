@@ -445,18 +445,7 @@ mod tests {
     }
 
     fn state() -> HostState {
-        let shared = std::sync::Arc::new(crate::host::RunShared {
-            env: Default::default(),
-            started: std::time::Instant::now(),
-            http: std::sync::Arc::new(crate::host::http_client::ClientConfig::new(
-                crate::host::http_client::tls_config(&[], false).unwrap(),
-            )),
-            abort: Default::default(),
-            vu_memory: 1 << 20,
-            errors: Default::default(),
-            stderr_budget: Default::default(),
-            status_policy: Default::default(),
-        });
+        let shared = std::sync::Arc::new(crate::host::RunShared::for_tests());
         HostState::new(shared, 1, std::sync::Arc::from("s"))
     }
 

@@ -5,6 +5,7 @@ pub mod error_log;
 pub mod guest_stderr;
 pub mod http;
 pub mod http_client;
+pub mod iterations;
 pub mod metrics;
 pub mod runtime;
 pub mod sandbox;
@@ -21,6 +22,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 pub use self::error_log::ErrorLog;
 use self::guest_stderr::{GuestStderr, StderrBudget};
 use self::http_client::{ClientConfig, VuHttpClient};
+use self::iterations::IterationLoop;
 use crate::metrics::key_memo::KeyMemo;
 use crate::plan::DEFAULT_ITERATION_CPU_LIMIT;
 use crate::wasm::bindings::types;
@@ -46,6 +48,26 @@ pub struct RunShared {
     /// Statuses the SLO file accepts as success per request name; set once
     /// the plan is resolved.
     pub status_policy: OnceLock<crate::plan::slo_file::StatusPolicy>,
+}
+
+#[cfg(test)]
+impl RunShared {
+    /// Run-wide state for unit tests: no variables, default HTTP settings,
+    /// 1 MiB of memory per VU.
+    pub fn for_tests() -> Self {
+        RunShared {
+            env: Default::default(),
+            started: Instant::now(),
+            http: Arc::new(ClientConfig::new(
+                http_client::tls_config(&[], false).expect("default TLS settings"),
+            )),
+            abort: Default::default(),
+            vu_memory: 1 << 20,
+            errors: Default::default(),
+            stderr_budget: Default::default(),
+            status_policy: Default::default(),
+        }
+    }
 }
 
 /// Who stopped the test early.
@@ -145,6 +167,9 @@ pub struct HostState {
     pub start_delay: Option<std::time::Duration>,
     /// Its current iteration, from 0.
     pub iteration: u64,
+    /// Its iterations, lent by its executor while `run` runs, so that the
+    /// guest can go on to the next one without returning (`next-iteration`).
+    pub iterations: Option<Box<dyn IterationLoop>>,
     /// Its own keep-alive connections.
     pub http: VuHttpClient,
     /// Custom metric names already warned about, so a loop warns once.
@@ -197,6 +222,7 @@ impl HostState {
             vu_id,
             scenario,
             iteration: 0,
+            iterations: None,
             http,
             warned: Vec::new(),
             request_keys: KeyMemo::default(),

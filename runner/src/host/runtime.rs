@@ -1,7 +1,9 @@
 //! `runtime`: the VU's identity, `-e` variables, logging and aborting.
 
 use super::HostState;
+use super::iterations::Advance;
 use crate::wasm::bindings::runtime::{Host, LogLevel};
+use crate::wasm::engine::ticks;
 use crate::wasm::trap::ScenarioAborted;
 
 impl Host for HostState {
@@ -38,6 +40,38 @@ impl Host for HostState {
         };
         eprintln!("[vu {}] {level} {message}", self.vu_id);
         Ok(())
+    }
+
+    fn next_iteration(&mut self, outcome: Result<(), String>) -> wasmtime::Result<Option<u32>> {
+        let Some(iterations) = self.iterations.as_mut() else {
+            return Ok(None);
+        };
+        match iterations.advance(outcome) {
+            Advance::Idle | Advance::Return => Ok(None),
+            Advance::Next {
+                flow,
+                iteration,
+                start_delay,
+            } => {
+                self.iteration = iteration;
+                self.start_delay = start_delay;
+                // Each iteration has its own CPU budget and its own stderr
+                // output, as when it was a call of its own.
+                self.cpu.start_call(ticks());
+                self.stderr.pass_on();
+                Ok(Some(flow))
+            }
+        }
+    }
+
+    fn flow_name(&mut self, index: u32) -> wasmtime::Result<String> {
+        match self.iterations.as_ref().and_then(|i| i.flow_name(index)) {
+            Some(name) => Ok(name.to_owned()),
+            None => Err(wasmtime::Error::msg(format!(
+                "runtime.flow-name({index}): no flow has that index (next-iteration gives the \
+                 indices, during `run`)"
+            ))),
+        }
     }
 
     fn abort(&mut self, reason: String) -> wasmtime::Result<()> {

@@ -24,4 +24,4 @@ pub use self::wasm_slo::scenario::{http, metrics, runtime, timing, types};
 /// The WIT package this runner implements, as `name@version`.
 pub const WIT_PACKAGE: &str = "wasm-slo:scenario";
 /// The contract version this runner was built against.
-pub const WIT_VERSION: &str = "0.1.1";
+pub const WIT_VERSION: &str = "0.1.2";

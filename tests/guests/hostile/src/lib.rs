@@ -83,6 +83,7 @@ impl Scenario for Hostile {
         description
             .flow("normal", 1)
             .flow("loop", 1)
+            .flow("burn", 1)
             .flow("busy-host", 1)
             .flow("memory", 1)
             .flow("stack", 1)
@@ -122,6 +123,16 @@ impl Scenario for Hostile {
                 check_status(&res, 200, "normal 200");
             }
             "loop" => spin(),
+            "burn" => {
+                // About 20 ms of the guest's own CPU time, then done.
+                let start = now();
+                let mut x = 0u64;
+                while now() - start < Duration::from_millis(20) {
+                    for _ in 0..10_000 {
+                        x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                    }
+                }
+            }
             "busy-host" => loop {
                 black_box(now());
             },

@@ -1,0 +1,536 @@
+//! A VU's iterations: where the next one comes from (its executor's
+//! source), which flow it runs, and how each one is counted when it ends,
+//! whether the VU starts it with a call of `run` or the guest goes on to it
+//! from inside `run` (`runtime.next-iteration`, WIT 0.1.2).
+//!
+//! In closed models the next start is decided at once, so a guest that asks
+//! runs all its iterations in one call of `run`: entering the guest costs a
+//! fiber, the export's lookup and the flow name's copy each time, most of
+//! what a short iteration costs the runner. In open models a VU waits for
+//! its starts outside the guest, as before, and holds no fiber while idle.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::idle_vus::Seat;
+use super::open::Starting;
+use super::vu::{ScenarioFlow, ScenarioShared};
+use crate::host::RunShared;
+use crate::host::iterations::{Advance, IterationLoop};
+use crate::metrics::recorder::{self, IterationOutcome};
+
+/// Decides whether, and when, a VU starts another iteration.
+#[derive(Debug)]
+pub enum IterationSource {
+    /// Until the instant passes (constant VUs).
+    Until(Instant),
+    /// Until told to stop (ramping VUs).
+    UntilStopped,
+    /// While the shared pool has iterations left and the instant has not
+    /// passed (shared iterations).
+    Shared {
+        /// Iterations not yet claimed by any VU.
+        left: Arc<AtomicU64>,
+        /// Hard end of the load.
+        until: Instant,
+    },
+    /// A fixed number for this VU (per-VU iterations).
+    PerVu {
+        /// Iterations this VU has still to run.
+        left: u64,
+        /// Hard end of the load.
+        until: Instant,
+    },
+    /// Iterations handed out by an arrival-rate scheduler, each with its
+    /// scheduled start (open model).
+    Scheduled {
+        /// Where this VU waits for its starts.
+        seat: Seat,
+        /// Held while this VU is starting, if the pool grew for it: the pool
+        /// grows by one VU at a time (see [`super::open`]).
+        starting: Option<Starting>,
+    },
+}
+
+/// The next iteration a VU may start.
+enum Next {
+    /// Start now (closed model); carries the time read to decide it, reused
+    /// as the iteration's start (a clock read costs tens of nanoseconds, a
+    /// fair share of a short iteration).
+    Now(Instant),
+    /// Start now; it was scheduled for this instant (open model).
+    Scheduled(Instant),
+    /// No more iterations.
+    Stop,
+}
+
+impl IterationSource {
+    /// Claims the next iteration, waiting for a ticket in open models.
+    async fn next(&mut self, graceful: &CancellationToken) -> Next {
+        // A start handed to this VU before the stop still runs, as the
+        // pacer counted it as started (not dropped). Only then does the
+        // stop count.
+        if let IterationSource::Scheduled { seat, starting } = self {
+            // Up and asking for work: the pool may grow again.
+            *starting = None;
+            return tokio::select! {
+                biased;
+                t = seat.ticket() => t.map_or(Next::Stop, Next::Scheduled),
+                _ = graceful.cancelled() => seat.leave().map_or(Next::Stop, Next::Scheduled),
+            };
+        }
+        self.claim_now(graceful, Instant::now())
+            .expect("closed models decide at once")
+    }
+
+    /// Claims the next iteration at `now` in closed models, which decide
+    /// without waiting; `None` in open models, whose starts are waited for
+    /// (outside the guest, so an idle VU holds no fiber).
+    fn claim_now(&mut self, graceful: &CancellationToken, now: Instant) -> Option<Next> {
+        if matches!(self, IterationSource::Scheduled { .. }) {
+            return None;
+        }
+        if graceful.is_cancelled() {
+            return Some(Next::Stop);
+        }
+        let go = match self {
+            IterationSource::Until(end) => now < *end,
+            IterationSource::UntilStopped => true,
+            IterationSource::Shared { left, until } => {
+                now < *until
+                    && left
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                        .is_ok()
+            }
+            IterationSource::PerVu { left, until } => {
+                let go = now < *until && *left > 0;
+                *left = left.saturating_sub(u64::from(go));
+                go
+            }
+            IterationSource::Scheduled { .. } => unreachable!("handled above"),
+        };
+        Some(if go { Next::Now(now) } else { Next::Stop })
+    }
+}
+
+/// A VU's iterations: its source, its flows, and the one in progress.
+pub struct VuIterations {
+    vu: u64,
+    scenario: Arc<ScenarioShared>,
+    shared: Arc<RunShared>,
+    source: IterationSource,
+    graceful: CancellationToken,
+    rng: fastrand::Rng,
+    /// Iterations begun so far.
+    begun: u64,
+    current: Option<Current>,
+    /// Whether an iteration is in progress, for the VU's hard stop, which
+    /// outlives the instance that holds this during a call.
+    in_iteration: Arc<AtomicBool>,
+}
+
+/// The iteration in progress.
+struct Current {
+    flow: usize,
+    started: Instant,
+    start_delay: Option<Duration>,
+}
+
+/// An iteration just begun.
+#[derive(Debug, Clone, Copy)]
+pub struct Begun {
+    /// Its flow's index in the scenario's flows.
+    pub flow: usize,
+    /// Its number in the VU, from 0.
+    pub iteration: u64,
+    /// How late it started after its scheduled time (open models).
+    pub start_delay: Option<Duration>,
+}
+
+impl VuIterations {
+    /// The iterations of VU `vu` of `scenario`, from `source` until
+    /// `graceful`; `in_iteration` tells the VU's hard stop whether it cut
+    /// one off.
+    pub fn new(
+        vu: u64,
+        scenario: Arc<ScenarioShared>,
+        shared: Arc<RunShared>,
+        source: IterationSource,
+        graceful: CancellationToken,
+        in_iteration: Arc<AtomicBool>,
+    ) -> Self {
+        VuIterations {
+            vu,
+            scenario,
+            shared,
+            source,
+            graceful,
+            rng: fastrand::Rng::with_seed(
+                vu.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ fastrand::u64(..),
+            ),
+            begun: 0,
+            current: None,
+            in_iteration,
+        }
+    }
+
+    /// Waits for the next start and begins that iteration; `None` when the
+    /// VU is to stop.
+    pub async fn begin(&mut self) -> Option<Begun> {
+        let next = self.source.next(&self.graceful).await;
+        self.begin_with(next)
+    }
+
+    fn begin_with(&mut self, next: Next) -> Option<Begun> {
+        let (started, start_delay) = match next {
+            Next::Stop => return None,
+            Next::Now(now) => (now, None),
+            Next::Scheduled(at) => {
+                let now = Instant::now();
+                (now, Some(now.saturating_duration_since(at)))
+            }
+        };
+        let flow = self.scenario.flows.pick_index(&mut self.rng);
+        self.current = Some(Current {
+            flow,
+            started,
+            start_delay,
+        });
+        recorder::count_iteration_start();
+        self.in_iteration.store(true, Ordering::Relaxed);
+        let iteration = self.begun;
+        self.begun += 1;
+        Some(Begun {
+            flow,
+            iteration,
+            start_delay,
+        })
+    }
+
+    /// The scenario's flow with `index`.
+    pub fn flow(&self, index: usize) -> &ScenarioFlow {
+        self.scenario.flows.get(index)
+    }
+
+    /// Ends the iteration in progress: records it as `outcome` and logs the
+    /// guest's error message, if any. Returns its flow's index and when it
+    /// ended, or `None` if none was in progress (the guest ended it itself
+    /// through `next-iteration`).
+    pub fn end(
+        &mut self,
+        outcome: IterationOutcome,
+        error: Option<&str>,
+    ) -> Option<(usize, Instant)> {
+        let current = self.current.take()?;
+        self.in_iteration.store(false, Ordering::Relaxed);
+        let ended = Instant::now();
+        let flow = self.flow(current.flow);
+        recorder::record_iteration_at(
+            &flow.iteration_key,
+            ended.saturating_duration_since(current.started),
+            current.start_delay,
+            outcome,
+        );
+        if let Some(msg) = error {
+            self.shared.errors.iteration_error(self.vu, &flow.name, msg);
+        }
+        Some((current.flow, ended))
+    }
+}
+
+impl IterationLoop for VuIterations {
+    fn advance(&mut self, outcome: Result<(), String>) -> Advance {
+        let ended = match &outcome {
+            Ok(()) => self.end(IterationOutcome::Ok, None),
+            Err(msg) => self.end(IterationOutcome::Error, Some(msg)),
+        };
+        let Some((_, ended)) = ended else {
+            return Advance::Idle;
+        };
+        // The time the last one ended is the next one's start: a clock
+        // read is a fair share of a short iteration.
+        let next = self.source.claim_now(&self.graceful, ended);
+        match next.and_then(|n| self.begin_with(n)) {
+            Some(b) => Advance::Next {
+                flow: u32::try_from(b.flow).expect("a scenario has few flows"),
+                iteration: b.iteration,
+                start_delay: b.start_delay,
+            },
+            None => Advance::Return,
+        }
+    }
+
+    fn flow_name(&self, index: u32) -> Option<&str> {
+        let flows = &self.scenario.flows;
+        let i = usize::try_from(index).ok().filter(|&i| i < flows.len())?;
+        Some(&flows.get(i).name)
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::executors::idle_vus::IdleVus;
+    use crate::executors::vu::WeightedFlows;
+    use crate::plan::Flow;
+
+    /// The iterations of VU 1 of a scenario with flows `a` and `b`, from
+    /// `source`, with the run's shared state.
+    fn vu_iterations(
+        source: IterationSource,
+        graceful: CancellationToken,
+    ) -> (VuIterations, Arc<RunShared>, Arc<AtomicBool>) {
+        let flows = [("a", 1), ("b", 3)].map(|(name, weight)| Flow {
+            name: name.into(),
+            weight,
+        });
+        let scenario = Arc::new(ScenarioShared {
+            name: Arc::from("s"),
+            flows: WeightedFlows::new(&flows, "s", &[]),
+            tags: Arc::from(Vec::new()),
+            env: Default::default(),
+            active: AtomicU64::new(1),
+        });
+        let shared = Arc::new(RunShared::for_tests());
+        let flag = Arc::new(AtomicBool::new(false));
+        let its = VuIterations::new(1, scenario, shared.clone(), source, graceful, flag.clone());
+        (its, shared, flag)
+    }
+
+    /// Completed iterations and errors recorded on this thread, by flow
+    /// name.
+    fn recorded(its: &VuIterations) -> BTreeMap<String, (u64, u64)> {
+        let names: BTreeMap<&str, &str> = (0..2)
+            .map(|i| its.flow(i))
+            .map(|f| (&*f.iteration_key, &*f.name))
+            .collect();
+        recorder::take_shard()
+            .iterations
+            .into_iter()
+            .map(|(key, series)| {
+                let flow = names.get(&*key).expect("a flow's own series");
+                (flow.to_string(), (series.count, series.errors))
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_closed_source_goes_on_inside_the_call_until_it_runs_dry() {
+        let until = Instant::now() + Duration::from_secs(60);
+        let source = IterationSource::PerVu { left: 3, until };
+        let (mut its, shared, in_iteration) = vu_iterations(source, CancellationToken::new());
+        let _ = recorder::take_shard();
+        let first = its.begin().await.expect("three to run");
+        assert_eq!(first.iteration, 0);
+        assert!(in_iteration.load(Ordering::Relaxed));
+        let mut flows = vec![first.flow];
+        // Each call ends iteration n - 1 with the outcome and begins n.
+        for (n, outcome) in [(1, Ok(())), (2, Err("deliberate".to_owned()))] {
+            match its.advance(outcome) {
+                Advance::Next {
+                    flow, iteration, ..
+                } => {
+                    assert_eq!(iteration, n);
+                    flows.push(flow as usize);
+                }
+                other => panic!("iteration {n}: {other:?}"),
+            }
+        }
+        // The third ends, and the source has no fourth: `run` returns.
+        assert_eq!(its.advance(Ok(())), Advance::Return);
+        assert!(!in_iteration.load(Ordering::Relaxed));
+        // After that nothing is in progress: a further call counts nothing.
+        assert_eq!(its.advance(Err("late".into())), Advance::Idle);
+        assert!(its.end(IterationOutcome::Ok, None).is_none());
+        assert!(its.begin().await.is_none());
+
+        let counts = recorded(&its);
+        assert_eq!(counts.values().map(|c| c.0).sum::<u64>(), 3, "{counts:?}");
+        assert_eq!(counts.values().map(|c| c.1).sum::<u64>(), 1, "{counts:?}");
+        // The error is logged under the flow of the iteration that had it,
+        // the second.
+        let errored = its.flow(flows[1]).name.clone();
+        assert_eq!(
+            shared.errors.first(),
+            Some(format!("flow \"{errored}\": deliberate").as_str())
+        );
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn flows_are_named_by_the_index_handed_out() {
+        let (mut its, _, _) =
+            vu_iterations(IterationSource::UntilStopped, CancellationToken::new());
+        let _ = recorder::take_shard();
+        let mut seen = [0u32; 2];
+        let first = its.begin().await.unwrap();
+        seen[first.flow] += 1;
+        for _ in 0..4_000 {
+            let Advance::Next { flow, .. } = its.advance(Ok(())) else {
+                panic!("an unstopped source goes on");
+            };
+            seen[flow as usize] += 1;
+        }
+        let names = [0, 1].map(|i| its.flow_name(i).unwrap().to_owned());
+        assert_eq!(names, ["a".to_owned(), "b".to_owned()]);
+        assert_eq!(its.flow_name(2), None);
+        // b weighs three times a.
+        let share_b = f64::from(seen[1]) / f64::from(seen[0] + seen[1]);
+        assert!((share_b - 0.75).abs() < 0.03, "{seen:?}");
+        let _ = recorder::take_shard();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_graceful_stop_ends_the_call_after_the_iteration_in_progress() {
+        let graceful = CancellationToken::new();
+        let (mut its, _, in_iteration) =
+            vu_iterations(IterationSource::UntilStopped, graceful.clone());
+        let _ = recorder::take_shard();
+        its.begin().await.unwrap();
+        assert!(matches!(its.advance(Ok(())), Advance::Next { .. }));
+        graceful.cancel();
+        assert_eq!(its.advance(Ok(())), Advance::Return);
+        assert!(!in_iteration.load(Ordering::Relaxed));
+        assert!(its.begin().await.is_none());
+        assert_eq!(recorder::take_shard().iterations_started, 2);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_open_model_waits_for_each_start_outside_the_guest() {
+        let at = Instant::now();
+        let (vus, source) = scheduled(at);
+        let (mut its, _, _) = vu_iterations(source, CancellationToken::new());
+        let _ = recorder::take_shard();
+        let begun = its.begin().await.unwrap();
+        assert!(begun.start_delay.is_some());
+        // The next start is never taken inside the call: the VU returns
+        // and waits for it outside the guest, among the idle.
+        assert_eq!(its.advance(Ok(())), Advance::Return);
+        {
+            let mut next = std::pin::pin!(its.begin());
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(next.as_mut().poll(&mut cx).is_pending(), "idle, waiting");
+            assert!(vus.hand(at));
+            assert!(next.await.is_some());
+        }
+        vus.close();
+        assert_eq!(its.advance(Ok(())), Advance::Return);
+        assert!(its.begin().await.is_none());
+        let _ = recorder::take_shard();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn sources_hand_out_exactly_what_they_hold() {
+        let never = CancellationToken::new();
+        let left = Arc::new(AtomicU64::new(5));
+        let until = Instant::now() + std::time::Duration::from_secs(60);
+        let mut a = IterationSource::Shared {
+            left: left.clone(),
+            until,
+        };
+        let mut b = IterationSource::Shared { left, until };
+        let mut claimed = 0;
+        for i in 0..10 {
+            let src = if i % 2 == 0 { &mut a } else { &mut b };
+            if matches!(src.next(&never).await, Next::Now(_)) {
+                claimed += 1;
+            }
+        }
+        assert_eq!(claimed, 5);
+        let mut p = IterationSource::PerVu { left: 2, until };
+        assert!(matches!(p.next(&never).await, Next::Now(_)));
+        assert!(matches!(p.next(&never).await, Next::Now(_)));
+        assert!(matches!(p.next(&never).await, Next::Stop));
+        assert!(matches!(
+            IterationSource::Until(Instant::now()).next(&never).await,
+            Next::Stop
+        ));
+        let stopped = CancellationToken::new();
+        stopped.cancel();
+        assert!(matches!(
+            IterationSource::UntilStopped.next(&stopped).await,
+            Next::Stop
+        ));
+    }
+
+    /// Polls `src` for its next iteration once, as a VU going idle does,
+    /// which registers it among the idle; nothing was handed to it yet.
+    fn go_idle(src: &mut IterationSource) {
+        let never = CancellationToken::new();
+        let next = std::pin::pin!(src.next(&never));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(
+            next.poll(&mut cx).is_pending(),
+            "nothing was handed out yet"
+        );
+    }
+
+    /// A scheduled source, waiting, that was handed one start for `at`;
+    /// with its pool.
+    fn scheduled(at: Instant) -> (Arc<IdleVus>, IterationSource) {
+        let vus = IdleVus::new();
+        let mut src = IterationSource::Scheduled {
+            seat: vus.seat(),
+            starting: None,
+        };
+        go_idle(&mut src);
+        assert!(vus.hand(at));
+        (vus, src)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn scheduled_source_takes_its_starts_until_the_pool_closes() {
+        let at = Instant::now();
+        let (vus, mut src) = scheduled(at);
+        let never = CancellationToken::new();
+        assert!(matches!(src.next(&never).await, Next::Scheduled(t) if t == at));
+        vus.close();
+        assert!(matches!(src.next(&never).await, Next::Stop));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_vu_grown_into_the_pool_is_up_once_it_first_waits() {
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let vus = IdleVus::new();
+        let mut src = IterationSource::Scheduled {
+            seat: vus.seat(),
+            starting: Some(Starting(flag.clone())),
+        };
+        assert!(flag.load(Ordering::Acquire), "still starting");
+        go_idle(&mut src);
+        assert!(!flag.load(Ordering::Acquire), "up: the pool may grow again");
+        // A VU that ends before it gets that far lets the pool grow too.
+        flag.store(true, Ordering::Release);
+        drop(IterationSource::Scheduled {
+            seat: vus.seat(),
+            starting: Some(Starting(flag.clone())),
+        });
+        assert!(!flag.load(Ordering::Acquire));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_ticket_handed_out_before_the_stop_still_runs() {
+        // The pacer hands out the last start, closes the pool and stops the
+        // scenario before the idle VU is polled: the start is not lost
+        // (select! without `biased` would pick either branch at random).
+        let stopped = CancellationToken::new();
+        stopped.cancel();
+        let at = Instant::now();
+        for _ in 0..100 {
+            let (vus, mut src) = scheduled(at);
+            vus.close();
+            assert!(matches!(src.next(&stopped).await, Next::Scheduled(t) if t == at));
+            // With nothing more handed out, the stop ends it.
+            assert!(matches!(src.next(&stopped).await, Next::Stop));
+        }
+    }
+}
