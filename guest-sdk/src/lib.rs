@@ -297,9 +297,10 @@ pub mod __private {
             );
             match next {
                 Some(index) => flow = FlowName::Indexed(flow_name(index)),
-                // The runner counted the outcome; what `run` returns now is
-                // ignored.
-                None => return Ok(()),
+                // Either the runner counted the outcome and ignores what
+                // `run` returns, or it lent no iterations to this call and
+                // counts what `run` returns.
+                None => return outcome,
             }
         }
     }

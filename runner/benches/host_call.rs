@@ -14,13 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use wasm_slo::host::http_client::{ClientConfig, tls_config};
 use wasm_slo::host::{HostState, RunShared};
 use wasm_slo::wasm::cache::CompileCache;
-use wasm_slo::wasm::engine::{AllocationPlan, CodegenProfile, EpochTicker, build_engine};
 use wasm_slo::wasm::instance::ScenarioRuntime;
-use wasm_slo::wasm::module::{self, ModuleSource};
-use wasm_slo::wasm::shape::ComponentShape;
 
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -57,31 +53,14 @@ fn bench(c: &mut Criterion) {
         wasm_slo_target::ServerOptions::default(),
     )
     .expect("target server starts");
-    let source = ModuleSource::read(&probe()).unwrap();
-    let shape = ComponentShape::of(&source.bytes).unwrap();
-    let alloc = AllocationPlan::for_vus(1, shape).unwrap();
-    let profile = CodegenProfile::for_allocation(&alloc, 64 << 20).unwrap();
-    let engine = build_engine(&profile, &alloc).unwrap();
     // Cached, so a profile of this bench shows the calls, not Cranelift.
     let cache = CompileCache::at(target_dir().join("bench-compile-cache"));
-    let component = module::compile(&engine, &profile, &source, &cache).unwrap();
-    let runtime =
-        ScenarioRuntime::new(&engine, &component, &source.path, Duration::from_secs(60)).unwrap();
-    let _ticker = EpochTicker::start(&engine);
+    let (runtime, _ticker) = ScenarioRuntime::standalone(&probe(), &cache).unwrap();
     let env = BTreeMap::from([
         ("BASE_URL".to_owned(), server.base_url()),
         ("PROBE_ENV".to_owned(), "yes".to_owned()),
     ]);
-    let shared = Arc::new(RunShared {
-        env: Arc::new(env),
-        started: Instant::now(),
-        http: Arc::new(ClientConfig::new(tls_config(&[], false).unwrap())),
-        abort: Default::default(),
-        vu_memory: 64 << 20,
-        errors: Default::default(),
-        stderr_budget: Default::default(),
-        status_policy: Default::default(),
-    });
+    let shared = Arc::new(RunShared::with_env(env));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

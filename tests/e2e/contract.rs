@@ -4,6 +4,15 @@
 //! whole, and an SDK guest that goes on to its next iterations inside `run`
 //! (0.1.2's `next-iteration`) has each one counted under its own flow.
 
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wasm_slo::host::iterations::{Advance, IterationLoop};
+use wasm_slo::host::{HostState, RunShared};
+use wasm_slo::wasm::cache::CompileCache;
+use wasm_slo::wasm::instance::{CallError, ScenarioRuntime};
+
 use crate::util::*;
 
 #[test]
@@ -101,4 +110,94 @@ flows = { fast = 3, fail = 1, metrics = 1 }
     );
     assert_eq!(value(&r, "iteration_errors", &[], "count"), fail);
     assert_eq!(value(&r, "probe_items", &[], "count"), 2.0 * metrics);
+}
+
+/// Hands a guest `left` more iterations, of the probe's flows `fail` and
+/// `env` in turn, and keeps the outcomes it is told.
+struct Handed {
+    left: u64,
+    outcomes: Vec<Result<(), String>>,
+}
+
+impl IterationLoop for Handed {
+    fn advance(&mut self, outcome: Result<(), String>) -> Advance {
+        self.outcomes.push(outcome);
+        if self.left == 0 {
+            return Advance::Return;
+        }
+        self.left -= 1;
+        let n = self.outcomes.len() as u64;
+        Advance::Next {
+            flow: u32::from(n.is_multiple_of(2)),
+            iteration: n,
+            start_delay: None,
+        }
+    }
+
+    fn flow_name(&self, index: u32) -> Option<&str> {
+        ["fail", "env"].get(index as usize).copied()
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+}
+
+#[test]
+fn the_sdk_runs_every_iteration_handed_to_it_in_one_call_of_run() {
+    // In process, so that the calls into the guest can be counted: one call
+    // of `run`, six iterations, each outcome handed back, each flow named by
+    // the index the runner gave.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = CompileCache::at(dir.path());
+    let (runtime, _ticker) = ScenarioRuntime::standalone(&guest("probe"), &cache).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let env = BTreeMap::from([("PROBE_ENV".to_owned(), "yes".to_owned())]);
+        let shared = Arc::new(RunShared::with_env(env));
+        let state = HostState::new(shared, 1, Arc::from("contract"));
+        let mut inst = runtime.instantiate(state).await.unwrap();
+        inst.init_vu(br#"{"started":true}"#).await.unwrap();
+        inst.state().iterations = Some(Box::new(Handed {
+            left: 5,
+            outcomes: Vec::new(),
+        }));
+        let last = inst.run("env").await;
+        let handed = inst
+            .state()
+            .iterations
+            .take()
+            .unwrap()
+            .into_any()
+            .downcast::<Handed>()
+            .unwrap();
+        let failed = Err("deliberate failure".to_owned());
+        assert_eq!(
+            handed.outcomes,
+            [
+                Ok(()),
+                failed.clone(),
+                Ok(()),
+                failed.clone(),
+                Ok(()),
+                failed
+            ]
+        );
+        // The guest saw each iteration's number.
+        assert_eq!(inst.state().iteration, 5);
+        // After `none`, `run` returns the last outcome, which the runner
+        // has counted already.
+        assert!(matches!(last, Err(CallError::Guest(m)) if m == "deliberate failure"));
+
+        // With no iterations lent, the guest returns after each, with its
+        // own outcome, as a guest built before 0.1.2 does.
+        assert!(matches!(
+            inst.run("fail").await,
+            Err(CallError::Guest(m)) if m == "deliberate failure"
+        ));
+        assert!(inst.run("env").await.is_ok());
+    });
 }

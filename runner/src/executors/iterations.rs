@@ -128,6 +128,8 @@ pub struct VuIterations {
     /// Iterations begun so far.
     begun: u64,
     current: Option<Current>,
+    /// The flow of the last iteration begun.
+    last_flow: usize,
     /// Whether an iteration is in progress, for the VU's hard stop, which
     /// outlives the instance that holds this during a call.
     in_iteration: Arc<AtomicBool>,
@@ -174,8 +176,15 @@ impl VuIterations {
             ),
             begun: 0,
             current: None,
+            last_flow: 0,
             in_iteration,
         }
+    }
+
+    /// Picks flows from `seed` on (tests that need a known order).
+    #[cfg(test)]
+    fn seed(&mut self, seed: u64) {
+        self.rng = fastrand::Rng::with_seed(seed);
     }
 
     /// Waits for the next start and begins that iteration; `None` when the
@@ -195,6 +204,7 @@ impl VuIterations {
             }
         };
         let flow = self.scenario.flows.pick_index(&mut self.rng);
+        self.last_flow = flow;
         self.current = Some(Current {
             flow,
             started,
@@ -216,15 +226,17 @@ impl VuIterations {
         self.scenario.flows.get(index)
     }
 
+    /// The flow of the last iteration begun (a trap on the way out of
+    /// `run`, after the guest was told to return, is logged under it).
+    pub fn last_flow(&self) -> &ScenarioFlow {
+        self.flow(self.last_flow)
+    }
+
     /// Ends the iteration in progress: records it as `outcome` and logs the
-    /// guest's error message, if any. Returns its flow's index and when it
-    /// ended, or `None` if none was in progress (the guest ended it itself
-    /// through `next-iteration`).
-    pub fn end(
-        &mut self,
-        outcome: IterationOutcome,
-        error: Option<&str>,
-    ) -> Option<(usize, Instant)> {
+    /// guest's error message, if any. Returns when the runner was done with
+    /// it (the next iteration's start, in a closed model), or `None` if none
+    /// was in progress (the guest ended it itself through `next-iteration`).
+    pub fn end(&mut self, outcome: IterationOutcome, error: Option<&str>) -> Option<Instant> {
         let current = self.current.take()?;
         self.in_iteration.store(false, Ordering::Relaxed);
         let ended = Instant::now();
@@ -235,10 +247,14 @@ impl VuIterations {
             current.start_delay,
             outcome,
         );
-        if let Some(msg) = error {
-            self.shared.errors.iteration_error(self.vu, &flow.name, msg);
-        }
-        Some((current.flow, ended))
+        let Some(msg) = error else {
+            // Recording takes a fraction of a clock read's cost: the time
+            // read to end this iteration starts the next.
+            return Some(ended);
+        };
+        // Logging may write to stderr: not the next iteration's time.
+        self.shared.errors.iteration_error(self.vu, &flow.name, msg);
+        Some(Instant::now())
     }
 }
 
@@ -248,7 +264,7 @@ impl IterationLoop for VuIterations {
             Ok(()) => self.end(IterationOutcome::Ok, None),
             Err(msg) => self.end(IterationOutcome::Error, Some(msg)),
         };
-        let Some((_, ended)) = ended else {
+        let Some(ended) = ended else {
             return Advance::Idle;
         };
         // The time the last one ended is the next one's start: a clock
@@ -301,7 +317,7 @@ mod tests {
             env: Default::default(),
             active: AtomicU64::new(1),
         });
-        let shared = Arc::new(RunShared::for_tests());
+        let shared = Arc::new(RunShared::with_env(Default::default()));
         let flag = Arc::new(AtomicBool::new(false));
         let its = VuIterations::new(1, scenario, shared.clone(), source, graceful, flag.clone());
         (its, shared, flag)
@@ -329,6 +345,18 @@ mod tests {
         let until = Instant::now() + Duration::from_secs(60);
         let source = IterationSource::PerVu { left: 3, until };
         let (mut its, shared, in_iteration) = vu_iterations(source, CancellationToken::new());
+        // A seed whose second and third iterations pick different flows, so
+        // that the error's flow tells them apart.
+        let seed = (0..100)
+            .find(|&s| {
+                let mut rng = fastrand::Rng::with_seed(s);
+                let picks: Vec<usize> = (0..3)
+                    .map(|_| its.scenario.flows.pick_index(&mut rng))
+                    .collect();
+                picks[1] != picks[2]
+            })
+            .expect("one seed in a hundred tells them apart");
+        its.seed(seed);
         let _ = recorder::take_shard();
         let first = its.begin().await.expect("three to run");
         assert_eq!(first.iteration, 0);
@@ -359,6 +387,7 @@ mod tests {
         assert_eq!(counts.values().map(|c| c.1).sum::<u64>(), 1, "{counts:?}");
         // The error is logged under the flow of the iteration that had it,
         // the second.
+        assert_ne!(flows[1], flows[2], "the seed no longer tells them apart");
         let errored = its.flow(flows[1]).name.clone();
         assert_eq!(
             shared.errors.first(),

@@ -302,17 +302,16 @@ async fn iterate(vu: &Vu, mut iterations: Box<VuIterations>) {
             Err(CallError::Guest(msg)) => (IterationOutcome::Error, Some(msg.as_str())),
             Err(CallError::Trap(trap)) => (IterationOutcome::Trap(TrapCause::of(trap)), None),
         };
-        let ended = iterations.end(outcome, error);
+        iterations.end(outcome, error);
         let Err(CallError::Trap(trap)) = result else {
             continue;
         };
         if vu.run.shared.abort.reason().is_some() {
             return;
         }
-        let flow = match ended {
-            Some((index, _)) => iterations.flow(index).name.clone(),
-            None => flow,
-        };
+        // The iteration the trap ended, which the guest may have gone on to
+        // from the one `run` was called with.
+        let flow = iterations.last_flow().name.clone();
         let output = inst.state().stderr.call_output();
         let cause = TrapCause::of(&trap);
         vu.run

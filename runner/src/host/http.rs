@@ -445,7 +445,7 @@ mod tests {
     }
 
     fn state() -> HostState {
-        let shared = std::sync::Arc::new(crate::host::RunShared::for_tests());
+        let shared = std::sync::Arc::new(crate::host::RunShared::with_env(Default::default()));
         HostState::new(shared, 1, std::sync::Arc::from("s"))
     }
 

@@ -50,19 +50,19 @@ pub struct RunShared {
     pub status_policy: OnceLock<crate::plan::slo_file::StatusPolicy>,
 }
 
-#[cfg(test)]
 impl RunShared {
-    /// Run-wide state for unit tests: no variables, default HTTP settings,
-    /// 1 MiB of memory per VU.
-    pub fn for_tests() -> Self {
+    /// Run-wide state outside a run, for benchmarks and tests that host a
+    /// guest themselves: the variables `env`, default HTTP settings, 64 MiB
+    /// per VU.
+    pub fn with_env(env: BTreeMap<String, String>) -> Self {
         RunShared {
-            env: Default::default(),
+            env: Arc::new(env),
             started: Instant::now(),
             http: Arc::new(ClientConfig::new(
                 http_client::tls_config(&[], false).expect("default TLS settings"),
             )),
             abort: Default::default(),
-            vu_memory: 1 << 20,
+            vu_memory: 64 << 20,
             errors: Default::default(),
             stderr_budget: Default::default(),
             status_policy: Default::default(),

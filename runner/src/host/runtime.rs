@@ -46,7 +46,17 @@ impl Host for HostState {
         let Some(iterations) = self.iterations.as_mut() else {
             return Ok(None);
         };
-        match iterations.advance(outcome) {
+        // The iteration's stderr goes out within it, as at the end of a
+        // call of its own.
+        self.stderr.pass_on();
+        let advance = iterations.advance(outcome);
+        if advance == Advance::Idle {
+            return Ok(None);
+        }
+        // A fresh CPU budget for the next iteration, or for the way out of
+        // `run`, as for a call of its own.
+        self.cpu.start_call(ticks());
+        match advance {
             Advance::Idle | Advance::Return => Ok(None),
             Advance::Next {
                 flow,
@@ -55,10 +65,6 @@ impl Host for HostState {
             } => {
                 self.iteration = iteration;
                 self.start_delay = start_delay;
-                // Each iteration has its own CPU budget and its own stderr
-                // output, as when it was a call of its own.
-                self.cpu.start_call(ticks());
-                self.stderr.pass_on();
                 Ok(Some(flow))
             }
         }

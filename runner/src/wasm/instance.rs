@@ -9,9 +9,11 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 use super::bindings::{ScenarioModule, ScenarioModulePre};
-use super::engine::ticks;
+use super::cache::CompileCache;
+use super::engine::{AllocationPlan, CodegenProfile, EpochTicker, build_engine, ticks};
 use super::limits::{CallTimedOut, CpuBudget, DESCRIBE_TIMEOUT, Tick};
-use super::module::link;
+use super::module::{ModuleSource, compile, link};
+use super::shape::ComponentShape;
 use super::trap::TrapCause;
 use crate::exit::bad_input;
 use crate::host::HostState;
@@ -56,6 +58,20 @@ impl ScenarioRuntime {
             pre,
             cpu_limit,
         })
+    }
+
+    /// A runtime for one VU at a time of the module at `path`, outside a
+    /// run (benchmarks and tests that host a guest themselves): compiled
+    /// through `cache`, 64 MiB per VU, a minute of CPU per call. Calls that
+    /// run long need the returned ticker alive.
+    pub fn standalone(path: &Path, cache: &CompileCache) -> anyhow::Result<(Self, EpochTicker)> {
+        let source = ModuleSource::read(path)?;
+        let alloc = AllocationPlan::for_vus(1, ComponentShape::of(&source.bytes)?)?;
+        let profile = CodegenProfile::for_allocation(&alloc, 64 << 20)?;
+        let engine = build_engine(&profile, &alloc)?;
+        let component = compile(&engine, &profile, &source, cache)?;
+        let runtime = Self::new(&engine, &component, path, Duration::from_secs(60))?;
+        Ok((runtime, EpochTicker::start(&engine)))
     }
 
     /// A fresh instance holding `state`.
