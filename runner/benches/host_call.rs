@@ -3,10 +3,14 @@
 //! them. `env` is two host calls (runtime.env, metrics.check); `metrics` is
 //! five metric calls; `fast` is a whole GET through the host's HTTP client to
 //! a local target server plus a check: what one VU iteration of the
-//! CPU-per-request benchmark costs, less the server.
+//! CPU-per-request benchmark costs, less the server. Each is timed as a
+//! call of `run` per iteration (a module built before WIT 0.1.2, or an open
+//! model) and, for `env` and `fast`, as iterations the guest goes on to
+//! inside one call (a closed model since 0.1.2).
 //!
 //! `cargo bench -p wasm-slo --bench host_call`
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use wasm_slo::host::iterations::{Advance, IterationLoop};
 use wasm_slo::host::{HostState, RunShared};
 use wasm_slo::wasm::cache::CompileCache;
 use wasm_slo::wasm::instance::ScenarioRuntime;
@@ -86,8 +91,64 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // The same iterations as a VU of a closed model runs them since WIT
+    // 0.1.2: all in one call of `run`, the guest going on to each next one.
+    for (index, flow) in [(0, "env"), (1, "fast")] {
+        c.bench_function(
+            &format!("one iteration of probe flow `{flow}`, inside one call"),
+            |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        inst.state().iterations = Some(Box::new(Repeat {
+                            left: iters - 1,
+                            index,
+                            flow,
+                        }));
+                        let t = Instant::now();
+                        inst.run(flow).await.expect("the flow succeeds");
+                        let elapsed = t.elapsed();
+                        let left = inst.state().iterations.take().unwrap().into_any();
+                        assert_eq!(left.downcast::<Repeat>().unwrap().left, 0);
+                        elapsed
+                    })
+                })
+            },
+        );
+    }
     // What the shards gathered is dropped: no aggregator in this bench.
     let _ = wasm_slo::metrics::recorder::take_shard();
+}
+
+/// Hands the guest `left` more iterations of `flow`, which it knows by
+/// `index` (an instance keeps the names it was told for its whole life, so
+/// each flow has an index of its own).
+struct Repeat {
+    left: u64,
+    index: u32,
+    flow: &'static str,
+}
+
+impl IterationLoop for Repeat {
+    fn advance(&mut self, outcome: Result<(), String>) -> Advance {
+        outcome.expect("the flow succeeds");
+        if self.left == 0 {
+            return Advance::Return;
+        }
+        self.left -= 1;
+        Advance::Next {
+            flow: self.index,
+            iteration: 0,
+            start_delay: None,
+        }
+    }
+
+    fn flow_name(&self, index: u32) -> Option<&str> {
+        (index == self.index).then_some(self.flow)
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
 }
 
 criterion_group! {

@@ -233,14 +233,19 @@ fn phase_objectives_judge_a_spike_against_normal_load_and_its_recovery() {
     let srv = server();
     let dir = tempfile::tempdir().unwrap();
     // Normal load for 3 s, a 2 s "spike" of 50 ms requests, normal again.
+    // The normal load comes at a fixed rate, so that the spike's 40
+    // requests a second are always more than a twentieth of a window's and
+    // set its p95, however fast the runner sends the fast ones.
     let options = write(
         dir.path(),
         "options.toml",
         r#"
 [scenarios.normal]
-executor = "constant-vus"
-vus = 2
+executor = "constant-arrival-rate"
+rate = 100
 duration = "3s"
+pre_allocated_vus = 2
+max_vus = 10
 flow = "fast"
 
 [scenarios.spike]
@@ -251,10 +256,12 @@ start_time = "3s"
 flow = "slow"
 
 [scenarios.after]
-executor = "constant-vus"
-vus = 2
+executor = "constant-arrival-rate"
+rate = 100
 duration = "3s"
 start_time = "5s"
+pre_allocated_vus = 2
+max_vus = 10
 flow = "fast"
 "#,
     );
