@@ -240,6 +240,44 @@ fn each_iteration_has_its_own_cpu_budget_when_the_guest_goes_on_by_itself() {
 }
 
 #[test]
+fn each_iteration_has_its_own_stderr_when_the_guest_goes_on_by_itself() {
+    // Five iterations in one call of `run`, each writing a line; the fourth
+    // panics. The lines of the first three were passed on as they ended, so
+    // the trap's log carries the fourth's line alone, and the fifth (in a
+    // fresh instance) is passed on too.
+    let srv = server();
+    let (run, r, _d) = run_json(
+        &guest("hostile"),
+        &srv.base_url(),
+        &["--flow", "chatty", "--vus", "1", "--iterations", "5"],
+    );
+    run.expect_code(0);
+    assert_eq!(traps(&r, "default", "panic"), 1.0, "{}", run.stderr);
+    for n in [0, 1, 2, 4] {
+        let line = format!("[vu 1] chatty line of iteration {n}\n");
+        assert_eq!(run.stderr.matches(&line).count(), 1, "{line}{}", run.stderr);
+    }
+    let trap = run
+        .stderr
+        .split("iteration of flow \"chatty\" trapped (panic)")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no trap logged:\n{}", run.stderr));
+    let guest_stderr = trap.split("  wasm backtrace:").next().unwrap_or_default();
+    assert!(
+        guest_stderr.contains("    chatty line of iteration 3"),
+        "{}",
+        run.stderr
+    );
+    for n in [0, 1, 2] {
+        assert!(
+            !guest_stderr.contains(&format!("chatty line of iteration {n}")),
+            "iteration {n}'s line went with the trap of iteration 3:\n{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
 fn ticks_that_pass_while_the_guest_waits_are_not_its_cpu_time() {
     // One iteration of 40 requests of 5 ms each: about 200 ms of waiting,
     // across some 20 epoch ticks of 10 ms, almost all inside the waits. A

@@ -84,6 +84,7 @@ impl Scenario for Hostile {
             .flow("normal", 1)
             .flow("loop", 1)
             .flow("burn", 1)
+            .flow("chatty", 1)
             .flow("busy-host", 1)
             .flow("memory", 1)
             .flow("stack", 1)
@@ -123,6 +124,14 @@ impl Scenario for Hostile {
                 check_status(&res, 200, "normal 200");
             }
             "loop" => spin(),
+            "chatty" => {
+                // A line of stderr in every iteration; the fourth panics.
+                let n = iteration();
+                eprintln!("chatty line of iteration {n}");
+                if n == 3 {
+                    panic!("chatty panic in iteration {n}");
+                }
+            }
             "burn" => {
                 // About 20 ms of the guest's own CPU time, then done.
                 let start = now();
