@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use wasm_slo::host::iterations::{Advance, IterationLoop};
+use wasm_slo::host::iterations::{Advance, Begun, IterationLoop};
 use wasm_slo::host::{HostState, RunShared};
 use wasm_slo::wasm::cache::CompileCache;
 use wasm_slo::wasm::instance::ScenarioRuntime;
@@ -135,11 +135,11 @@ impl IterationLoop for Repeat {
             return Advance::Return;
         }
         self.left -= 1;
-        Advance::Next {
+        Advance::Next(Begun {
             flow: self.index,
             iteration: 0,
             start_delay: None,
-        }
+        })
     }
 
     fn flow_name(&self, index: u32) -> Option<&str> {

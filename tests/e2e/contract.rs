@@ -8,7 +8,7 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use wasm_slo::host::iterations::{Advance, IterationLoop};
+use wasm_slo::host::iterations::{Advance, Begun, IterationLoop};
 use wasm_slo::host::{HostState, RunShared};
 use wasm_slo::wasm::cache::CompileCache;
 use wasm_slo::wasm::instance::{CallError, ScenarioRuntime};
@@ -127,11 +127,11 @@ impl IterationLoop for Handed {
         }
         self.left -= 1;
         let n = self.outcomes.len() as u64;
-        Advance::Next {
+        Advance::Next(Begun {
             flow: u32::from(n.is_multiple_of(2)),
             iteration: n,
             start_delay: None,
-        }
+        })
     }
 
     fn flow_name(&self, index: u32) -> Option<&str> {

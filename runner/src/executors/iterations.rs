@@ -20,7 +20,7 @@ use super::idle_vus::Seat;
 use super::open::Starting;
 use super::vu::{ScenarioFlow, ScenarioShared};
 use crate::host::RunShared;
-use crate::host::iterations::{Advance, IterationLoop};
+use crate::host::iterations::{Advance, Begun, IterationLoop};
 use crate::metrics::recorder::{self, IterationOutcome};
 
 /// Decides whether, and when, a VU starts another iteration.
@@ -129,7 +129,7 @@ pub struct VuIterations {
     begun: u64,
     current: Option<Current>,
     /// The flow of the last iteration begun.
-    last_flow: usize,
+    last_flow: u32,
     /// Whether an iteration is in progress, for the VU's hard stop, which
     /// outlives the instance that holds this during a call.
     in_iteration: Arc<AtomicBool>,
@@ -137,20 +137,9 @@ pub struct VuIterations {
 
 /// The iteration in progress.
 struct Current {
-    flow: usize,
+    flow: u32,
     started: Instant,
     start_delay: Option<Duration>,
-}
-
-/// An iteration just begun.
-#[derive(Debug, Clone, Copy)]
-pub struct Begun {
-    /// Its flow's index in the scenario's flows.
-    pub flow: usize,
-    /// Its number in the VU, from 0.
-    pub iteration: u64,
-    /// How late it started after its scheduled time (open models).
-    pub start_delay: Option<Duration>,
 }
 
 impl VuIterations {
@@ -203,7 +192,8 @@ impl VuIterations {
                 (now, Some(now.saturating_duration_since(at)))
             }
         };
-        let flow = self.scenario.flows.pick_index(&mut self.rng);
+        let flow = u32::try_from(self.scenario.flows.pick_index(&mut self.rng))
+            .expect("a scenario has few flows");
         self.last_flow = flow;
         self.current = Some(Current {
             flow,
@@ -221,9 +211,12 @@ impl VuIterations {
         })
     }
 
-    /// The scenario's flow with `index`.
-    pub fn flow(&self, index: usize) -> &ScenarioFlow {
-        self.scenario.flows.get(index)
+    /// The scenario's flow with `index`, as [`Begun::flow`] gives it.
+    pub fn flow(&self, index: u32) -> &ScenarioFlow {
+        self.scenario
+            .flows
+            .get(index as usize)
+            .expect("an index these flows handed out")
     }
 
     /// The flow of the last iteration begun (a trap on the way out of
@@ -271,19 +264,14 @@ impl IterationLoop for VuIterations {
         // read is a fair share of a short iteration.
         let next = self.source.claim_now(&self.graceful, ended);
         match next.and_then(|n| self.begin_with(n)) {
-            Some(b) => Advance::Next {
-                flow: u32::try_from(b.flow).expect("a scenario has few flows"),
-                iteration: b.iteration,
-                start_delay: b.start_delay,
-            },
+            Some(begun) => Advance::Next(begun),
             None => Advance::Return,
         }
     }
 
     fn flow_name(&self, index: u32) -> Option<&str> {
-        let flows = &self.scenario.flows;
-        let i = usize::try_from(index).ok().filter(|&i| i < flows.len())?;
-        Some(&flows.get(i).name)
+        let flow = self.scenario.flows.get(usize::try_from(index).ok()?)?;
+        Some(&flow.name)
     }
 
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
@@ -365,11 +353,9 @@ mod tests {
         // Each call ends iteration n - 1 with the outcome and begins n.
         for (n, outcome) in [(1, Ok(())), (2, Err("deliberate".to_owned()))] {
             match its.advance(outcome) {
-                Advance::Next {
-                    flow, iteration, ..
-                } => {
-                    assert_eq!(iteration, n);
-                    flows.push(flow as usize);
+                Advance::Next(begun) => {
+                    assert_eq!(begun.iteration, n);
+                    flows.push(begun.flow);
                 }
                 other => panic!("iteration {n}: {other:?}"),
             }
@@ -402,12 +388,12 @@ mod tests {
         let _ = recorder::take_shard();
         let mut seen = [0u32; 2];
         let first = its.begin().await.unwrap();
-        seen[first.flow] += 1;
+        seen[first.flow as usize] += 1;
         for _ in 0..4_000 {
-            let Advance::Next { flow, .. } = its.advance(Ok(())) else {
+            let Advance::Next(begun) = its.advance(Ok(())) else {
                 panic!("an unstopped source goes on");
             };
-            seen[flow as usize] += 1;
+            seen[begun.flow as usize] += 1;
         }
         let names = [0, 1].map(|i| its.flow_name(i).unwrap().to_owned());
         assert_eq!(names, ["a".to_owned(), "b".to_owned()]);
@@ -425,7 +411,7 @@ mod tests {
             vu_iterations(IterationSource::UntilStopped, graceful.clone());
         let _ = recorder::take_shard();
         its.begin().await.unwrap();
-        assert!(matches!(its.advance(Ok(())), Advance::Next { .. }));
+        assert!(matches!(its.advance(Ok(())), Advance::Next(_)));
         graceful.cancel();
         assert_eq!(its.advance(Ok(())), Advance::Return);
         assert!(!in_iteration.load(Ordering::Relaxed));

@@ -10,8 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::iterations::IterationSource;
-use super::iterations::VuIterations;
+use super::iterations::{IterationSource, VuIterations};
 use crate::host::{HostState, RunShared};
 use crate::metrics::catalog;
 use crate::metrics::data::MetricKind;
@@ -139,11 +138,6 @@ impl WeightedFlows {
         }
     }
 
-    /// A flow picked in proportion to its weight.
-    pub fn pick(&self, rng: &mut fastrand::Rng) -> &ScenarioFlow {
-        &self.flows[self.pick_index(rng)]
-    }
-
     /// The index of a flow picked in proportion to its weight.
     pub fn pick_index(&self, rng: &mut fastrand::Rng) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(1);
@@ -152,19 +146,9 @@ impl WeightedFlows {
         i.min(self.flows.len() - 1)
     }
 
-    /// The flow with `index` (below [`Self::len`]).
-    pub fn get(&self, index: usize) -> &ScenarioFlow {
-        &self.flows[index]
-    }
-
-    /// How many flows there are.
-    pub fn len(&self) -> usize {
-        self.flows.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
+    /// The flow with `index`, if there is one.
+    pub fn get(&self, index: usize) -> Option<&ScenarioFlow> {
+        self.flows.get(index)
     }
 }
 
@@ -285,8 +269,7 @@ async fn iterate(vu: &Vu, mut iterations: Box<VuIterations>) {
         // iterations are lent to the call.
         let flow = iterations.flow(begun.flow).name.clone();
         let state = inst.state();
-        state.iteration = begun.iteration;
-        state.start_delay = begun.start_delay;
+        state.enter(begun);
         state.iterations = Some(iterations);
         let result = inst.run(&flow).await;
         iterations = inst
@@ -367,7 +350,7 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(7);
         let n = 40_000;
         let a = (0..n)
-            .filter(|_| &*flows.pick(&mut rng).name == "a")
+            .filter(|_| &*flows.flows[flows.pick_index(&mut rng)].name == "a")
             .count();
         let share = a as f64 / n as f64;
         assert!((share - 0.75).abs() < 0.02, "share of a = {share}");

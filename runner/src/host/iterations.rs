@@ -12,7 +12,7 @@ pub trait IterationLoop: Send {
     /// begins the next one if it may start at once.
     fn advance(&mut self, outcome: Result<(), String>) -> Advance;
 
-    /// The name of the flow with `index` (as [`Advance::Next`] gives it).
+    /// The name of the flow with `index` (as [`Begun::flow`] gives it).
     fn flow_name(&self, index: u32) -> Option<&str>;
 
     /// Back to the executor's own type, once the call has returned.
@@ -28,12 +28,17 @@ pub enum Advance {
     /// waits for its next start outside the guest).
     Return,
     /// The iteration was counted and the next one began.
-    Next {
-        /// Its flow's index.
-        flow: u32,
-        /// Its number in the VU, from 0.
-        iteration: u64,
-        /// How late it started after its scheduled time (open models).
-        start_delay: Option<Duration>,
-    },
+    Next(Begun),
+}
+
+/// An iteration just begun, whether the VU calls `run` for it or the guest
+/// goes on to it inside a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Begun {
+    /// Its flow's index among the scenario's flows.
+    pub flow: u32,
+    /// Its number in the VU, from 0.
+    pub iteration: u64,
+    /// How late it started after its scheduled time (open models).
+    pub start_delay: Option<Duration>,
 }

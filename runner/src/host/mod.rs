@@ -22,7 +22,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 pub use self::error_log::ErrorLog;
 use self::guest_stderr::{GuestStderr, StderrBudget};
 use self::http_client::{ClientConfig, VuHttpClient};
-use self::iterations::IterationLoop;
+use self::iterations::{Begun, IterationLoop};
 use crate::metrics::key_memo::KeyMemo;
 use crate::plan::DEFAULT_ITERATION_CPU_LIMIT;
 use crate::wasm::bindings::types;
@@ -228,6 +228,13 @@ impl HostState {
             request_keys: KeyMemo::default(),
             check_keys: KeyMemo::default(),
         }
+    }
+
+    /// Enters iteration `begun`: what `runtime.iteration` reports and the
+    /// start delay its requests' latency includes.
+    pub fn enter(&mut self, begun: Begun) {
+        self.iteration = begun.iteration;
+        self.start_delay = begun.start_delay;
     }
 
     /// Logs `msg` about `key` once per VU.

@@ -56,18 +56,11 @@ impl Host for HostState {
         // A fresh CPU budget for the next iteration, or for the way out of
         // `run`, as for a call of its own.
         self.cpu.start_call(ticks());
-        match advance {
-            Advance::Idle | Advance::Return => Ok(None),
-            Advance::Next {
-                flow,
-                iteration,
-                start_delay,
-            } => {
-                self.iteration = iteration;
-                self.start_delay = start_delay;
-                Ok(Some(flow))
-            }
-        }
+        let Advance::Next(begun) = advance else {
+            return Ok(None);
+        };
+        self.enter(begun);
+        Ok(Some(begun.flow))
     }
 
     fn flow_name(&mut self, index: u32) -> wasmtime::Result<String> {
