@@ -23,7 +23,8 @@
 # CPU time (user+sys) and peak RSS. The table shows req/s, p50 and p99 (ms),
 # generator CPU per request (µs) and peak RSS (MiB), then the ratios of
 # wasm-slo (both builds) to each peer; it is printed and written as Markdown to
-# bench/results/peers-<date>.md. With --rounds N the generators take turns N
+# bench/results/peers-<date>.md (peers-<date>-c<N> with --connections N
+# other than 64). With --rounds N the generators take turns N
 # times (wrk, hey, oha, goose, wasm-slo, then again), so that a quieter or
 # busier spell of the machine falls on all of them alike, and each tool's
 # row is its median round by CPU per request; every round's figure is listed
@@ -195,7 +196,7 @@ add_row() { # add_row TOOL RPS P50 P99 REQUESTS
 }
 
 run_wrk() {
-  say "wrk: ${duration}s, 64 connections"
+  say "wrk: ${duration}s, $conns connections"
   timed wrk taskset -c 1 wrk -t1 -c"$conns" -d"${duration}s" --latency "$base_url/ok" ||
     { say "wrk failed: $(tail -n 3 "$work/wrk.err")"; return; }
   local out=$work/wrk.out rps p50 p99 reqs
@@ -208,7 +209,7 @@ run_wrk() {
 }
 
 run_hey() {
-  say "hey: ${duration}s, 64 connections"
+  say "hey: ${duration}s, $conns connections"
   timed hey taskset -c 1 hey -c "$conns" -z "${duration}s" "$base_url/ok" ||
     { say "hey failed: $(tail -n 3 "$work/hey.err")"; return; }
   local out=$work/hey.out rps p50 p99 reqs
@@ -226,7 +227,7 @@ run_hey() {
 }
 
 run_oha() {
-  say "oha: ${duration}s, 64 connections"
+  say "oha: ${duration}s, $conns connections"
   # Newer oha releases spell --json as --output-format json.
   local json_flag=(--json)
   if ! "$oha" --help 2>/dev/null | grep -q -- '--json' && "$oha" --help 2>/dev/null | grep -q -- '--output-format'; then
@@ -304,7 +305,7 @@ run_goose() {
 
 run_wasm_slo() { # run_wasm_slo ROW BINARY
   local row=$1 bin=$2
-  say "$row: ${duration}s, 64 VUs, 1 worker"
+  say "$row: ${duration}s, $conns VUs, 1 worker"
   local json=$work/$row.json
   timed "$row" taskset -c 1 "$bin" run "$probe" -e "BASE_URL=$base_url/" --flow fast \
     --vus "$conns" --duration "${duration}s" --workers 1 -q --out "json=$json" ||
@@ -341,7 +342,9 @@ peers() {
   local all_rows=("${rows[@]}")
   median_rows
 
+  # Another connection count is another experiment: it keeps its own file.
   local md=$root/bench/results/peers-$day.md
+  ((conns == 64)) || md=$root/bench/results/peers-$day-c$conns.md
   {
     echo "# wasm-slo vs peers, $day"
     echo
