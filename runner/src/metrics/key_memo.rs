@@ -37,18 +37,26 @@ impl<T> KeyMemo<T> {
         let i = match self.entries.iter().position(|(t, _)| is(t)) {
             Some(i) => i,
             None if self.entries.len() < MEMO_SIZE => {
-                self.entries.push(make());
+                self.entries.push(made(make));
                 self.entries.len() - 1
             }
             None => {
                 let i = self.next;
                 self.next = (i + 1) % MEMO_SIZE;
-                self.entries[i] = make();
+                self.entries[i] = made(make);
                 i
             }
         };
         &self.entries[i].1
     }
+}
+
+/// Runs `make` out of line: what it builds a key from (tag lists, number
+/// buffers) would otherwise sit in the frame of every caller's hit path.
+#[cold]
+#[inline(never)]
+fn made<T>(make: impl FnOnce() -> (T, Box<str>)) -> (T, Box<str>) {
+    make()
 }
 
 #[cfg(test)]

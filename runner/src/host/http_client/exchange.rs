@@ -123,7 +123,7 @@ fn attempt(
                 rec.use_conn(&conn.stats, false);
                 conn
             }
-            None => Box::pin(open(ctx, prep, rec, deadline)).await?,
+            None => open_boxed(ctx, prep, rec, deadline).await?,
         };
         // What one send returned is taken apart before anything else is
         // awaited: kept whole (as a `match` on it keeps it), it would sit in
@@ -150,7 +150,7 @@ fn attempt(
             {
                 may_retry = false;
                 prep.request = unsent.map(Box::new);
-                conn = Box::pin(open(ctx, prep, rec, deadline)).await?;
+                conn = open_boxed(ctx, prep, rec, deadline).await?;
                 continue;
             }
             return Err(failure);
@@ -160,8 +160,22 @@ fn attempt(
 }
 
 /// Dialing's future (name lookup, TCP, TLS) is large and rarely needed:
-/// callers box it so the future of every request stays small (see the
-/// test `request_future_stays_small`).
+/// it is boxed so the future of every request stays small (see the test
+/// `request_future_stays_small`). Boxed out of line and cold, because the
+/// future is built on the stack before it moves into its box: inlined,
+/// that space would widen the frame that polls every request, which runs
+/// on the VU's fiber stack (cold in cache when hundreds of VUs take turns).
+#[cold]
+#[inline(never)]
+fn open_boxed<'a>(
+    ctx: &'a Ctx<'_>,
+    prep: &'a Prepared,
+    rec: &'a mut Recorder,
+    deadline: tokio::time::Instant,
+) -> Pin<Box<impl Future<Output = Result<Conn, Failure>> + 'a>> {
+    Box::pin(open(ctx, prep, rec, deadline))
+}
+
 async fn open(
     ctx: &Ctx<'_>,
     prep: &Prepared,
