@@ -309,9 +309,12 @@ thread_local! {
 /// error_code and the request's own tags. Callers keep the keys of the
 /// lists they repeat ([`super::key_memo`]).
 pub fn record_http_at(key: &str, sample: &HttpSample) {
-    SHARD.with_borrow_mut(|s| match s.http.get_mut(key) {
-        Some(series) => series.record(sample),
-        None => new_series(&mut s.http, key, HttpSeries::new).record(sample),
+    SHARD.with_borrow_mut(|s| {
+        let series = match s.http.get_mut(key) {
+            Some(series) => series,
+            None => new_series(&mut s.http, key, HttpSeries::new),
+        };
+        series.record(sample)
     });
 }
 
@@ -339,13 +342,12 @@ pub fn record_iteration_at(
     start_delay: Option<Duration>,
     outcome: IterationOutcome,
 ) {
-    SHARD.with_borrow_mut(|s| match s.iterations.get_mut(key) {
-        Some(series) => series.record(service, start_delay, outcome),
-        None => new_series(&mut s.iterations, key, IterationSeries::new).record(
-            service,
-            start_delay,
-            outcome,
-        ),
+    SHARD.with_borrow_mut(|s| {
+        let series = match s.iterations.get_mut(key) {
+            Some(series) => series,
+            None => new_series(&mut s.iterations, key, IterationSeries::new),
+        };
+        series.record(service, start_delay, outcome)
     });
 }
 
