@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Response, StatusCode};
 use tokio::time::Sleep;
 
@@ -219,7 +219,9 @@ fn receive<'a>(
             read_body(&mut body).await.map_err(body_error)?
         };
         rec.t_end = ns_since(rec.epoch);
-        let keep = !conn.sender.is_closed() && !asks_to_close(&parts.headers);
+        // A response that asks to close (`Connection: close`, or HTTP/1.0
+        // without keep-alive) has made hyper close the connection by now.
+        let keep = !conn.sender.is_closed();
         Ok(Done {
             status: parts.status,
             headers: parts.headers,
@@ -251,16 +253,6 @@ async fn read_body(body: &mut Incoming) -> Result<Bytes, hyper::Error> {
         }
     }
     Ok(joined.map_or(first, BytesMut::freeze))
-}
-
-fn asks_to_close(headers: &HeaderMap) -> bool {
-    // On the bytes: every response passes here, and `to_str` would first
-    // walk the value to check it is visible ASCII.
-    headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
 }
 
 /// Collects one request's timestamps and byte counts across its attempts.
@@ -405,41 +397,5 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
         format!("{}ms", d.as_millis())
     } else {
         format!("{d:?}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn connection(values: &[&'static str]) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        for v in values {
-            headers.append(header::CONNECTION, HeaderValue::from_static(v));
-        }
-        headers
-    }
-
-    #[test]
-    fn close_is_a_token_of_any_connection_header() {
-        for asks in [
-            &["close"][..],
-            &["Close"],
-            &["keep-alive, close"],
-            &["upgrade", " CLOSE "],
-            &["te,close,upgrade"],
-        ] {
-            assert!(asks_to_close(&connection(asks)), "{asks:?}");
-        }
-        for keeps in [
-            &[][..],
-            &["keep-alive"],
-            &["Keep-Alive"],
-            &["closed"],
-            &["close-ish, upgrade"],
-            &["", "x-close"],
-        ] {
-            assert!(!asks_to_close(&connection(keeps)), "{keeps:?}");
-        }
     }
 }

@@ -293,6 +293,50 @@ async fn server_closing_after_each_response_means_new_connections() {
     .await;
 }
 
+/// A response that asks to close ends the connection on the client's side
+/// (hyper closes it; the pool does not keep it), even when the server leaves
+/// the socket open and would answer more requests on it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_response_asking_to_close_is_the_connections_last_even_if_the_server_lingers() {
+    local(async {
+        let reused = Arc::new(AtomicUsize::new(0));
+        let seen = reused.clone();
+        // Even connections ask with `Connection: close` (among other
+        // tokens), odd ones are HTTP/1.0 without keep-alive.
+        let server = raw_server(move |n, mut stream| {
+            let seen = seen.clone();
+            async move {
+                let response: &[u8] = if n % 2 == 0 {
+                    b"HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\ncontent-length: 3\r\n\r\nbye"
+                } else {
+                    b"HTTP/1.0 200 OK\r\ncontent-length: 3\r\n\r\nbye"
+                };
+                let mut answered = 0;
+                while read_head(&mut stream).await.is_some() {
+                    if answered > 0 {
+                        seen.fetch_add(1, SeqCst);
+                    }
+                    answered += 1;
+                    if stream.write_all(response).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+        .await;
+        let mut c = client();
+        for _ in 0..4 {
+            let x = c.send(OutgoingRequest::get(server.url("/"))).await.unwrap();
+            assert_eq!(&x.body[..], b"bye");
+            assert!(x.timings.connecting > ZERO);
+            assert_eq!(c.open_connections(), 0);
+        }
+        assert_eq!(server.accepted(), 4);
+        assert_eq!(reused.load(SeqCst), 0, "a connection asked to close was reused");
+    })
+    .await;
+}
+
 /// The server drops a keep-alive connection just as the client reuses it.
 async fn drops_second_request(n: usize, mut stream: TcpStream) {
     if n > 0 {
