@@ -17,8 +17,11 @@ if ! have_cc || ! command -v make >/dev/null; then
   [ "$(id -u)" -eq 0 ] || sudo=sudo
   if command -v apt-get >/dev/null && { [ -z "$sudo" ] || command -v sudo >/dev/null; }; then
     echo "==> apt-get install build-essential (a C compiler and make, to build ring and jemalloc)" >&2
-    $sudo apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq build-essential >&2
+    # A failed install (no network, no sudo rights) is not the end: the
+    # check below then says what is missing.
+    { $sudo apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq build-essential; } >&2 ||
+      echo "==> apt-get could not install build-essential (see above)" >&2
   fi
   if ! have_cc || ! command -v make >/dev/null; then
     echo "$(basename "$0"): building wasm-slo needs a C compiler (cc, gcc or clang) and make;" \
