@@ -3,13 +3,14 @@
 //! dlmalloc).
 //!
 //! An iteration allocates the same few small blocks every time (the URL, the
-//! request's name, the flow's name, the response's headers and body, each
-//! handed over by the runner through `cabi_realloc`), and frees them before
-//! the next. dlmalloc spends about 100 wasm instructions on each `malloc`
-//! and as many on each `free`: of the guest's 3,500 instructions per GET, 1,540
-//! were the allocator's (callgrind, the probe's `fast` flow at 16 VUs, with
-//! memories unchecked as in a real run). A pop or push on a free list is a
-//! few instructions. (talc 5, the usual faster wasm allocator, measured 1,165.)
+//! request's name, the flow's name, the response's body and, when read, its
+//! headers, each handed over by the runner through `cabi_realloc`), and
+//! frees them before the next. dlmalloc spends about 100 wasm instructions
+//! on each `malloc` and as many on each `free`: of the guest's 3,500
+//! instructions per GET, 1,540 were the allocator's (callgrind, the probe's
+//! `fast` flow at 16 VUs, with memories unchecked as in a real run). A pop
+//! or push on a free list is a few instructions. (talc 5, the usual faster
+//! wasm allocator, measured 1,165.)
 //!
 //! Blocks up to [`MAX_SMALL`] bytes are kept on their class's list when
 //! freed, up to [`KEPT_PER_CLASS`] bytes of them per class; past that they go

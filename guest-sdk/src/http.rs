@@ -27,7 +27,6 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::ops::{Bound, RangeBounds};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -35,6 +34,7 @@ use serde::de::DeserializeOwned;
 
 use crate::convert::{self, WitTags};
 use crate::error::{Error, Result};
+use crate::headers::{self, Headers};
 use crate::wit::wasm_slo::scenario::http as wit;
 
 /// An HTTP method.
@@ -293,9 +293,10 @@ impl RequestBuilder {
     pub fn send(self) -> Result<Response, HttpError> {
         let method = self.method.clone();
         let request = self.into_wit()?;
-        let result = wit::send_packed(&request);
+        headers::before_call();
+        let result = wit::send_bare(&request);
         // The URL moves on into the response's label: no copy per request.
-        Response::from_wit_result(result, Label::sent(method, request))
+        Response::from_wit_result(result, 0, Label::sent(method, request))
     }
 
     fn label(&self) -> Label {
@@ -352,11 +353,13 @@ pub fn batch(
         }
     }
     if !to_send.is_empty() {
-        let answers = wit::batch_packed(&to_send);
+        headers::before_call();
+        let answers = wit::batch_bare(&to_send);
         let sent = methods.into_iter().zip(to_send);
-        for (((index, method), request), answer) in sent.zip(answers) {
+        for ((kept, ((index, method), request)), answer) in (0..).zip(sent).zip(answers) {
             results[index] = Some(Response::from_wit_result(
                 answer,
+                kept,
                 Label::sent(method, request),
             ));
         }
@@ -447,14 +450,16 @@ pub struct Response {
 }
 
 impl Response {
+    /// The answer to the request at `index` of the call just made.
     fn from_wit_result(
-        result: std::result::Result<wit::PackedResponse, wit::HttpError>,
+        result: std::result::Result<wit::BareResponse, wit::HttpError>,
+        index: u32,
         label: Label,
     ) -> Result<Response, HttpError> {
         match result {
             Ok(r) => Ok(Response {
                 status: r.status,
-                headers: Headers::packed(r.headers),
+                headers: Headers::kept(index),
                 body: r.body,
                 timings: r.timings.into(),
                 expected: r.expected,
@@ -551,40 +556,6 @@ impl Response {
             "{} answered with unexpected status {}: {excerpt}{more}",
             self.label, self.status
         )))
-    }
-}
-
-/// A response's headers as the runner hands them over: one `name: value`
-/// line each (WIT `packed-response`). Reading one header scans the lines;
-/// the owned pairs of [`Response::headers`] are built on first use only,
-/// so a scenario that reads no headers pays for one string per response.
-#[derive(Clone, Debug, Default)]
-struct Headers {
-    block: String,
-    pairs: OnceLock<Vec<(String, String)>>,
-}
-
-impl Headers {
-    fn packed(block: String) -> Self {
-        Headers {
-            block,
-            pairs: OnceLock::new(),
-        }
-    }
-
-    fn lines(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.block.lines().map(|line| {
-            let (name, value) = line.split_once(':').unwrap_or((line, ""));
-            (name, value.trim_start_matches(' '))
-        })
-    }
-
-    fn pairs(&self) -> &[(String, String)] {
-        self.pairs.get_or_init(|| {
-            self.lines()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect()
-        })
     }
 }
 
@@ -921,13 +892,10 @@ mod tests {
     }
 
     #[test]
-    fn packed_headers_read_like_pairs() {
-        let response = Response::from_wit_result(
-            Ok(wit::PackedResponse {
+    fn headers_read_by_name_and_as_pairs() {
+        let mut response = Response::from_wit_result(
+            Ok(wit::BareResponse {
                 status: 200,
-                headers: "content-type: text/plain\nset-cookie: a=1\nset-cookie: b=2\n\
-                          x-empty: \nx-colon: a: b\n"
-                    .to_owned(),
                 body: b"ok".to_vec(),
                 timings: wit::Timings {
                     blocked: 0,
@@ -940,9 +908,16 @@ mod tests {
                 },
                 expected: true,
             }),
+            0,
             get("http://h/").label(),
         )
         .unwrap();
+        // As the runner's `kept-headers` would hand them over.
+        response.headers = Headers::packed(
+            "content-type: text/plain\nset-cookie: a=1\nset-cookie: b=2\n\
+             x-empty: \nx-colon: a: b\n"
+                .to_owned(),
+        );
         assert_eq!(response.header("Content-Type"), Some("text/plain"));
         assert_eq!(
             response.header_all("set-cookie").collect::<Vec<_>>(),

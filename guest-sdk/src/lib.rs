@@ -125,6 +125,7 @@ pub mod scenario;
 pub mod time;
 
 mod convert;
+mod headers;
 
 // The allocator (see its docs); built for the tests on any target.
 #[cfg(any(

@@ -80,7 +80,7 @@ fn component_of_another_world_or_wit_version() {
     );
     expect_bad_input(
         &["run", &newer],
-        "was built for wasm-slo:scenario@0.9.0, but this runner supports wasm-slo:scenario@0.1.2",
+        "was built for wasm-slo:scenario@0.9.0, but this runner supports wasm-slo:scenario@0.1.3",
     );
 }
 
@@ -195,7 +195,7 @@ fn components_of_other_wit_versions_name_both_versions() {
     );
     expect_bad_input(
         &["run", &older],
-        "was built for wasm-slo:scenario@0.0.3, but this runner supports wasm-slo:scenario@0.1.2",
+        "was built for wasm-slo:scenario@0.0.3, but this runner supports wasm-slo:scenario@0.1.3",
     );
     // Exports the current version but imports the runner's http of another
     // one, and wasi:http besides: every such import is named.
@@ -211,7 +211,7 @@ fn components_of_other_wit_versions_name_both_versions() {
         &["run", &mixed],
         "imports interfaces this runner does not offer: wasm-slo:scenario/http@0.2.0, \
          wasi:http/outgoing-handler@0.2.0; it was built for wasm-slo:scenario@0.2.0, this runner \
-         speaks wasm-slo:scenario@0.1.2",
+         speaks wasm-slo:scenario@0.1.3",
     );
     // Built for a later 0.1.x and using a function this runner lacks.
     let later = component(
@@ -222,8 +222,8 @@ fn components_of_other_wit_versions_name_both_versions() {
     );
     expect_bad_input(
         &["run", &later],
-        "it was built for wasm-slo:scenario@0.1.9, newer than this runner's 0.1.2: use a runner \
-         that supports 0.1.9, or rebuild the module against 0.1.2",
+        "it was built for wasm-slo:scenario@0.1.9, newer than this runner's 0.1.3: use a runner \
+         that supports 0.1.9, or rebuild the module against 0.1.3",
     );
 }
 

@@ -1,7 +1,7 @@
 //! The WIT contract across its versions: a module built against the frozen
 //! 0.1.0 contract (no SDK) still runs, both shapes of a response's headers
-//! (0.1.0's list of pairs, 0.1.1's packed block read through the SDK) arrive
-//! whole, and an SDK guest that goes on to its next iterations inside `run`
+//! (0.1.0's list of pairs, 0.1.1's packed block, and 0.1.3's headers kept in
+//! the runner until the SDK reads them) arrive whole, and an SDK guest that goes on to its next iterations inside `run`
 //! (0.1.2's `next-iteration`) has each one counted under its own flow.
 
 use std::any::Any;
@@ -48,7 +48,7 @@ fn module_built_against_0_1_0_runs_on_this_runner() {
 }
 
 #[test]
-fn sdk_reads_packed_headers_from_send_and_batch() {
+fn sdk_reads_headers_kept_in_the_runner_from_send_and_batch() {
     let srv = server();
     let (run, r, _d) = run_json(
         &guest("probe"),
@@ -56,12 +56,29 @@ fn sdk_reads_packed_headers_from_send_and_batch() {
         &["--flow", "headers", "--vus", "2", "--iterations", "6"],
     );
     run.expect_code(0);
-    assert_eq!(r.module.wit, "wasm-slo:scenario@0.1.2");
-    for check in ["headers one", "headers batch"] {
+    assert_eq!(r.module.wit, "wasm-slo:scenario@0.1.3");
+    for check in ["headers one", "headers batch", "headers held"] {
         let tags = [("check", check)];
         assert_eq!(value(&r, "checks", &tags, "passes"), 6.0, "{check}");
         assert_eq!(value(&r, "checks", &tags, "fails"), 0.0, "{check}");
     }
+}
+
+#[test]
+fn packed_headers_of_wit_0_1_1_still_arrive_whole() {
+    let srv = server();
+    let (run, r, _d) = run_json(
+        &guest("probe"),
+        &srv.base_url(),
+        &["--flow", "packed", "--vus", "2", "--iterations", "4"],
+    );
+    run.expect_code(0);
+    for check in ["packed one", "packed batch"] {
+        let tags = [("check", check)];
+        assert_eq!(value(&r, "checks", &tags, "passes"), 4.0, "{check}");
+        assert_eq!(value(&r, "checks", &tags, "fails"), 0.0, "{check}");
+    }
+    assert_eq!(value(&r, "http_reqs", &[("name", "packed")], "count"), 12.0);
 }
 
 #[test]

@@ -23,7 +23,7 @@ fn results_file_has_schema_figures_and_decodable_histograms() {
     run.expect_code(0);
     assert_eq!(r.schema, "wasm-slo/results/v1");
     assert_eq!(r.runner.name, "wasm-slo");
-    assert_eq!(r.module.wit, "wasm-slo:scenario@0.1.2");
+    assert_eq!(r.module.wit, "wasm-slo:scenario@0.1.3");
     assert_eq!(r.module.name, "probe");
     assert_eq!(r.module.sha256.len(), 64);
     assert_eq!(r.outcome.verdict, "pass");
@@ -87,7 +87,7 @@ fn inspect_shows_version_flows_and_defaults() {
     let run = wasm_slo(&["inspect", probe.to_str().unwrap()]);
     run.expect_code(0);
     assert!(
-        run.stdout.contains("wit:      wasm-slo:scenario@0.1.2"),
+        run.stdout.contains("wit:      wasm-slo:scenario@0.1.3"),
         "{}",
         run.stdout
     );

@@ -14,7 +14,8 @@ use super::http_client::{
 use crate::metrics::recorder::{self, HttpSample};
 use crate::metrics::tags::scenario_tags;
 use crate::wasm::bindings::http::{
-    self as wit, Host, HttpError, Method, PackedResponse, Request, Response, StatusRange,
+    self as wit, BareResponse, Host, HttpError, Method, PackedResponse, Request, Response,
+    StatusRange,
 };
 use crate::wasm::engine::ticks;
 
@@ -44,28 +45,80 @@ impl Host for HostState {
         &mut self,
         request: Request,
     ) -> impl Future<Output = wasmtime::Result<Result<Response, HttpError>>> + Send {
-        self.send_one(request, Received::into_response)
+        self.send_one(request, |r, _| r.map(Received::into_response))
     }
 
     async fn batch(
         &mut self,
         requests: Vec<Request>,
     ) -> wasmtime::Result<Vec<Result<Response, HttpError>>> {
-        Ok(self.send_all(requests, Received::into_response).await)
+        Ok(self
+            .send_all(requests, |r, _| r.map(Received::into_response))
+            .await)
     }
 
     fn send_packed(
         &mut self,
         request: Request,
     ) -> impl Future<Output = wasmtime::Result<Result<PackedResponse, HttpError>>> + Send {
-        self.send_one(request, Received::into_packed)
+        self.send_one(request, |r, _| r.map(Received::into_packed))
     }
 
     async fn batch_packed(
         &mut self,
         requests: Vec<Request>,
     ) -> wasmtime::Result<Vec<Result<PackedResponse, HttpError>>> {
-        Ok(self.send_all(requests, Received::into_packed).await)
+        Ok(self
+            .send_all(requests, |r, _| r.map(Received::into_packed))
+            .await)
+    }
+
+    fn send_bare(
+        &mut self,
+        request: Request,
+    ) -> impl Future<Output = wasmtime::Result<Result<BareResponse, HttpError>>> + Send {
+        // Before the request goes out: the previous response's headers
+        // share hyper's read buffer, which hyper can then reuse in place.
+        self.kept_headers.clear();
+        self.send_one(request, Received::into_bare)
+    }
+
+    async fn batch_bare(
+        &mut self,
+        requests: Vec<Request>,
+    ) -> wasmtime::Result<Vec<Result<BareResponse, HttpError>>> {
+        self.kept_headers.clear();
+        Ok(self.send_all(requests, Received::into_bare).await)
+    }
+
+    fn kept_headers(&mut self, index: u32) -> wasmtime::Result<Option<String>> {
+        Ok(self.kept_headers.block(index))
+    }
+}
+
+/// How a call hands each result to the guest: the shape of its response
+/// and, for the `*-bare` calls, where the headers stay meanwhile.
+type Shape<R> = fn(Result<Received, HttpError>, &mut KeptHeaders) -> Result<R, HttpError>;
+
+/// The headers of the responses to a VU's latest `send-bare` or
+/// `batch-bare` call, one entry per request (none for an error), until its
+/// next such call. Cleared, not freed: the list is reused.
+#[derive(Debug, Default)]
+pub(crate) struct KeptHeaders(Vec<Option<HeaderMap>>);
+
+impl KeptHeaders {
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    fn keep(&mut self, headers: Option<HeaderMap>) {
+        self.0.push(headers);
+    }
+
+    /// The headers at `index`, packed as `packed-response` has them.
+    fn block(&self, index: u32) -> Option<String> {
+        let headers = self.0.get(usize::try_from(index).ok()?)?.as_ref()?;
+        Some(header_block(headers))
     }
 }
 
@@ -76,7 +129,7 @@ impl HostState {
     fn send_one<R: 'static>(
         &mut self,
         request: Request,
-        shape: fn(Received) -> R,
+        shape: Shape<R>,
     ) -> impl Future<Output = wasmtime::Result<Result<R, HttpError>>> + Send + '_ {
         let mut prepared = Prepared::from(request);
         let outgoing = prepared.take_outgoing();
@@ -86,7 +139,8 @@ impl HostState {
                 Err(msg) => Err(invalid(ErrorKind::Protocol, msg)),
             };
             self.cpu.resumed(ticks());
-            Ok(self.finish(&prepared, result).map(shape))
+            let finished = self.finish(&prepared, result);
+            Ok(shape(finished, &mut self.kept_headers))
         }
     }
 
@@ -94,7 +148,7 @@ impl HostState {
     async fn send_all<R>(
         &mut self,
         requests: Vec<Request>,
-        shape: fn(Received) -> R,
+        shape: Shape<R>,
     ) -> Vec<Result<R, HttpError>> {
         let mut prepared: Vec<Prepared> = requests.into_iter().map(Prepared::from).collect();
         // Invalid requests fail on their own; the rest go out together.
@@ -122,7 +176,8 @@ impl HostState {
                         "the batch lost this request".into(),
                     )),
                 };
-                self.finish(p, r).map(shape)
+                let finished = self.finish(p, r);
+                shape(finished, &mut self.kept_headers)
             })
             .collect()
     }
@@ -176,6 +231,28 @@ impl Received {
             body: self.body.to_vec(),
             timings: self.timings,
             expected: self.expected,
+        }
+    }
+
+    /// `bare-response` (0.1.3): the headers stay in `kept` until asked for.
+    fn into_bare(
+        received: Result<Received, HttpError>,
+        kept: &mut KeptHeaders,
+    ) -> Result<BareResponse, HttpError> {
+        match received {
+            Ok(r) => {
+                kept.keep(Some(r.headers));
+                Ok(BareResponse {
+                    status: r.status,
+                    body: r.body.to_vec(),
+                    timings: r.timings,
+                    expected: r.expected,
+                })
+            }
+            Err(e) => {
+                kept.keep(None);
+                Err(e)
+            }
         }
     }
 }
@@ -583,11 +660,12 @@ mod tests {
         let mut state = state();
         let packed = std::mem::size_of_val(&Host::send_packed(&mut state, request(None, &[])));
         let pairs = std::mem::size_of_val(&Host::send(&mut state, request(None, &[])));
+        let bare = std::mem::size_of_val(&Host::send_bare(&mut state, request(None, &[])));
         // wasmtime boxes this future inside two generated layers that each
         // keep the request (2 x 200 bytes). glibc serves up to 1,032 bytes
         // from its per-thread cache; past that, every call's box takes the
         // allocator's slow path (about 500 instructions more per request).
-        for size in [packed, pairs] {
+        for size in [packed, pairs, bare] {
             assert!(size <= 512, "a guest call's future takes {size} bytes");
         }
     }
@@ -604,5 +682,39 @@ mod tests {
         let lines: String = pairs.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
         assert_eq!(lines, packed.headers);
         assert!(header_block(&HeaderMap::new()).is_empty());
+    }
+
+    #[test]
+    fn bare_responses_keep_their_headers_by_index_until_the_next_bare_call() {
+        let mut state = state();
+        let failed = HttpError {
+            kind: wit::ErrorKind::Refused,
+            message: "refused".into(),
+            timings: to_wit_timings(&Timings::default()),
+        };
+        // As a batch of three whose middle request failed.
+        let first = Received::into_bare(Ok(received()), &mut state.kept_headers).unwrap();
+        assert!(Received::into_bare(Err(failed), &mut state.kept_headers).is_err());
+        Received::into_bare(Ok(received()), &mut state.kept_headers).unwrap();
+        assert_eq!((first.status, &first.body[..]), (200, &b"ok"[..]));
+
+        let packed = received().into_packed().headers;
+        assert_eq!(
+            Host::kept_headers(&mut state, 0).unwrap(),
+            Some(packed.clone())
+        );
+        // Reading does not consume them.
+        assert_eq!(
+            Host::kept_headers(&mut state, 0).unwrap(),
+            Some(packed.clone())
+        );
+        assert_eq!(Host::kept_headers(&mut state, 1).unwrap(), None);
+        assert_eq!(Host::kept_headers(&mut state, 2).unwrap(), Some(packed));
+        assert_eq!(Host::kept_headers(&mut state, 3).unwrap(), None);
+        assert_eq!(Host::kept_headers(&mut state, u32::MAX).unwrap(), None);
+
+        // The next bare call lets them go before its request leaves.
+        drop(Host::send_bare(&mut state, request(None, &[])));
+        assert_eq!(Host::kept_headers(&mut state, 0).unwrap(), None);
     }
 }

@@ -176,6 +176,8 @@ pub struct HostState {
     warned: Vec<String>,
     /// Keys of the request tag lists this VU repeats.
     request_keys: KeyMemo<http::RequestTags>,
+    /// The headers of its latest `send-bare` or `batch-bare` responses.
+    kept_headers: http::KeptHeaders,
     /// Keys of the check tag lists this VU repeats.
     check_keys: KeyMemo<metrics::CheckTags>,
 }
@@ -226,6 +228,7 @@ impl HostState {
             http,
             warned: Vec::new(),
             request_keys: KeyMemo::default(),
+            kept_headers: http::KeptHeaders::default(),
             check_keys: KeyMemo::default(),
         }
     }

@@ -12,6 +12,8 @@ wasmtime::component::bindgen!({
         "wasm-slo:scenario/http.batch": async | trappable,
         "wasm-slo:scenario/http.send-packed": async | trappable,
         "wasm-slo:scenario/http.batch-packed": async | trappable,
+        "wasm-slo:scenario/http.send-bare": async | trappable,
+        "wasm-slo:scenario/http.batch-bare": async | trappable,
         "wasm-slo:scenario/timing.sleep": async | trappable,
         default: trappable,
     },
@@ -24,4 +26,4 @@ pub use self::wasm_slo::scenario::{http, metrics, runtime, timing, types};
 /// The WIT package this runner implements, as `name@version`.
 pub const WIT_PACKAGE: &str = "wasm-slo:scenario";
 /// The contract version this runner was built against.
-pub const WIT_VERSION: &str = "0.1.2";
+pub const WIT_VERSION: &str = "0.1.3";

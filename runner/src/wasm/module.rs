@@ -328,7 +328,7 @@ mod tests {
         assert!(
             e.contains(
                 "it was built for wasm-slo:scenario@0.2.0, this runner speaks \
-                 wasm-slo:scenario@0.1.2, so rebuild it against 0.1.2"
+                 wasm-slo:scenario@0.1.3, so rebuild it against 0.1.3"
             ),
             "{e}"
         );
@@ -346,8 +346,8 @@ mod tests {
         assert_eq!(
             e,
             "`m.wasm` cannot be linked: no `stream`; it was built for wasm-slo:scenario@0.1.9, \
-             newer than this runner's 0.1.2: use a runner that supports 0.1.9, or rebuild the \
-             module against 0.1.2"
+             newer than this runner's 0.1.3: use a runner that supports 0.1.9, or rebuild the \
+             module against 0.1.3"
         );
         assert!(!offered("wasm-slo:scenarios/x@0.1.0"));
         assert!(!offered("wasi:cli/environment"));

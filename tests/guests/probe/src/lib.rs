@@ -14,7 +14,8 @@
 //! | `env`     | check `env passed`: `PROBE_ENV` is `yes`                          |
 //! | `abort`   | `GET /ok` named `before-abort`; aborts the test on iteration 2    |
 //! | `endpoints` | per entry `NAME=PATH` of `PROBE_ENDPOINTS` (`;`-separated), `GET {BASE_URL}{PATH}` named `NAME` |
-//! | `headers` | `GET {BASE_URL}/ok` and a `batch` of two; checks `headers one` (`Content-Type` is text, read case-insensitively; `content-length` among `headers()` equals the body's length) and `headers batch` (the same for both) |
+//! | `headers` | through the SDK (headers kept in the runner, WIT 0.1.3): `GET /bytes/3`, check `headers one` (`Content-Type`, read case-insensitively, is `application/octet-stream`; `content-length` among `headers()` equals the body's length); a `batch` of `GET /bytes/5`, a request with the invalid method `BAD METHOD` and `GET /bytes/7`, check `headers batch` (the same for the first and last, the middle one failed); two `GET`s whose first response is read only after the second was sent, check `headers held` |
+//! | `packed` | the raw WIT 0.1.1 calls the SDK no longer makes: `send-packed` of `GET /bytes/4` and `batch-packed` of `/bytes/6` and `/bytes/8`, checks `packed one` and `packed batch` (each header block holds the body's `content-length`) |
 //!
 //! Defaults: 1 VU, 1 iteration, the host of `BASE_URL` allowed, no thresholds
 //! unless `-e PROBE_THRESHOLD=...` adds one on `http_req_duration`. `setup` returns `{"started": true}`;
@@ -51,6 +52,7 @@ impl Scenario for Probe {
             .flow("abort", 1)
             .flow("endpoints", 1)
             .flow("headers", 1)
+            .flow("packed", 1)
             .vus(1)
             .iterations(1);
         match env("PROBE_THRESHOLD") {
@@ -147,12 +149,55 @@ impl Scenario for Probe {
                 }
             }
             "headers" => {
-                let one = self.server.get("/ok").name("headers").send();
+                let one = self.server.get("/bytes/3").name("headers").send();
                 check("headers one", one.as_ref().is_ok_and(headers_arrived));
-                let both = http::batch([self.server.get("/ok"), self.server.get("/ok")]);
+                // The failed request in the middle gets no headers; the
+                // one after it must still get its own.
+                let three = http::batch([
+                    self.server.get("/bytes/5"),
+                    self.server.request("BAD METHOD", "/ok"),
+                    self.server.get("/bytes/7"),
+                ]);
+                let batch_ok = matches!(
+                    &three[..],
+                    [Ok(a), Err(_), Ok(b)] if headers_arrived(a) && headers_arrived(b)
+                );
+                check("headers batch", batch_ok);
+                // The runner keeps only the latest call's headers: the first
+                // response, still held, takes its own before the second call.
+                let first = self.server.get("/bytes/11").send();
+                let second = self.server.get("/bytes/13").send();
+                let _later = self.server.get("/ok").send();
                 check(
-                    "headers batch",
-                    both.iter().all(|r| r.as_ref().is_ok_and(headers_arrived)),
+                    "headers held",
+                    first.as_ref().is_ok_and(headers_arrived)
+                        && second.as_ref().is_ok_and(headers_arrived),
+                );
+            }
+            "packed" => {
+                use wasm_slo_sdk::wit::wasm_slo::scenario::http as wit;
+                let base = env_or("BASE_URL", DEFAULT_BASE_URL);
+                let request = |path: &str| wit::Request {
+                    method: wit::Method::Get,
+                    url: format!("{}{path}", base.trim_end_matches('/')),
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                    name: Some("packed".to_owned()),
+                    tags: Vec::new(),
+                    timeout: None,
+                    expected_statuses: Vec::new(),
+                    discard_body: false,
+                };
+                let holds_length = |r: &wit::PackedResponse| {
+                    let line = format!("content-length: {}\n", r.body.len());
+                    r.status == 200 && r.headers.contains(&line)
+                };
+                let one = wit::send_packed(&request("/bytes/4"));
+                check("packed one", one.as_ref().is_ok_and(holds_length));
+                let two = wit::batch_packed(&[request("/bytes/6"), request("/bytes/8")]);
+                check(
+                    "packed batch",
+                    two.len() == 2 && two.iter().all(|r| r.as_ref().is_ok_and(holds_length)),
                 );
             }
             other => return Err(Error::unknown_flow(other)),
@@ -167,9 +212,7 @@ wasm_slo_sdk::export_scenario!(Probe);
 /// (any case) and the full list agree with the body.
 fn headers_arrived(response: &http::Response) -> bool {
     let length = response.body().len().to_string();
-    let typed = response
-        .header("Content-Type")
-        .is_some_and(|t| t.starts_with("text/plain"));
+    let typed = response.header("Content-Type") == Some("application/octet-stream");
     let listed = response
         .headers()
         .iter()
