@@ -45,7 +45,7 @@ impl Headers {
     }
 
     /// The headers of the response at `index` of the call just made, left
-    /// in the runner. Calls [`before_call`] made first.
+    /// in the runner; [`before_call`] ran before that call.
     pub(crate) fn kept(index: u32) -> Self {
         let cell = Arc::new(Cell {
             index,
