@@ -1,8 +1,9 @@
 //! The WIT contract across its versions: a module built against the frozen
-//! 0.1.0 contract (no SDK) still runs, both shapes of a response's headers
+//! 0.1.0 contract (no SDK) still runs, every shape of a response's headers
 //! (0.1.0's list of pairs, 0.1.1's packed block, and 0.1.3's headers kept in
-//! the runner until the SDK reads them) arrive whole, and an SDK guest that goes on to its next iterations inside `run`
-//! (0.1.2's `next-iteration`) has each one counted under its own flow.
+//! the runner until the SDK reads them) arrives whole, and an SDK guest that
+//! goes on to its next iterations inside `run` (0.1.2's `next-iteration`)
+//! has each one counted under its own flow.
 
 use std::any::Any;
 use std::collections::BTreeMap;
