@@ -10,7 +10,7 @@
 # p99, p99.9 and max; plus generator CPU per iteration and the most VUs the
 # pool held. Printed and written as Markdown to
 # bench/results/arrival-<date>.md, or arrival-<date>-<vus>-of-<max>-vus.md
-# for a pool other than the default.
+# for a pool other than the default (-2, -3 ... after a first run that day).
 #
 # Usage:
 #   bench/arrival.sh                          # 20000 iterations/s for 10 s
@@ -85,9 +85,9 @@ delay() { jq -r --arg f "$1" '[.metrics[] | select(.name == "iteration_start_del
 day=$(date -u +%Y-%m-%d)
 peak_vus=$(jq -r '[.intervals[].vus] | max // 0' "$json")
 if ((vus == 100 && max_vus == 100)); then
-  md=$root/bench/results/arrival-$day.md
+  md=$(results_file "arrival-$day")
 else
-  md=$root/bench/results/arrival-$day-$vus-of-$max_vus-vus.md
+  md=$(results_file "arrival-$day-$vus-of-$max_vus-vus")
 fi
 {
   echo "# wasm-slo arrival-rate precision, $day"

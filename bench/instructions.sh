@@ -8,7 +8,8 @@
 # Each tool runs twice under callgrind, with N and 2N requests (wrk, which
 # runs for a duration, with 2 s and 4 s), and the difference is divided by
 # the difference in requests: start-up, compilation and shutdown cancel out.
-# Printed and written as Markdown to bench/results/instructions-<date>.md.
+# Printed and written as Markdown to bench/results/instructions-<date>.md
+# (-2, -3 ... when an earlier run of the day wrote that one).
 # Kernel time is not counted (it is the same for every tool: one send and one
 # recv per request); valgrind serialises threads, so this is work, not time.
 #
@@ -121,7 +122,7 @@ fi
 
 ours=${rows[0]#* }
 day=$(date -u +%Y-%m-%d)
-md=$root/bench/results/instructions-$day.md
+md=$(results_file "instructions-$day")
 {
   echo "# User-space instructions per request (callgrind), $day"
   echo

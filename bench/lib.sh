@@ -230,6 +230,19 @@ cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
 cores=$(nproc)
 mkdir -p "$root/bench/results"
 
+# results_file NAME: where a run writes its Markdown, bench/results/NAME.md,
+# or NAME-2.md, NAME-3.md ... when earlier runs of the day hold those: a
+# second run never overwrites the first (say, on another machine).
+results_file() {
+  local base=$root/bench/results/$1 n=2
+  local path=$base.md
+  while [ -e "$path" ]; do
+    path=$base-$n.md
+    n=$((n + 1))
+  done
+  echo "$path"
+}
+
 # timed NAME CMD...: runs CMD under /usr/bin/time, stdout to $work/NAME.out,
 # stderr to $work/NAME.err, "%e %U %S %M" to $work/NAME.time; keeps going on
 # failure (returns CMD's status).

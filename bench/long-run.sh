@@ -9,7 +9,8 @@
 # each million requests was reached; the table shows RSS at every million
 # and the ratio of the last to the first. Results are HDR histograms and
 # per-interval aggregates, so memory should not grow with the request count.
-# Printed and written as Markdown to bench/results/long-run-<date>.md.
+# Printed and written as Markdown to bench/results/long-run-<date>.md
+# (-2, -3 ... when an earlier run of the day wrote that one).
 #
 # Usage:
 #   bench/long-run.sh                        # 10 million requests (~3-4 min)
@@ -78,7 +79,7 @@ first=$(echo "$rows" | head -n 1 | awk '{ print $3 }')
 last=$(echo "$rows" | tail -n 1 | awk '{ print $3 }')
 
 day=$(date -u +%Y-%m-%d)
-md=$root/bench/results/long-run-$day.md
+md=$(results_file "long-run-$day")
 {
   echo "# wasm-slo memory over $requests requests, $day"
   echo

@@ -24,8 +24,9 @@
 # generator CPU per request (µs) and peak RSS (MiB), then the ratios of
 # wasm-slo (both builds) to each peer; it is printed and written as Markdown to
 # bench/results/peers-<date>.md (peers-<date>-c<N> with --connections N
-# other than 64). With --rounds N the generators take turns N
-# times (wrk, hey, oha, goose, wasm-slo, then again), so that a quieter or
+# other than 64; -2, -3 ... after an earlier run that day). With --rounds N
+# the generators take turns N times (wrk, hey, oha, goose, wasm-slo, then
+# again), so that a quieter or
 # busier spell of the machine falls on all of them alike, and each tool's
 # row is its median round by CPU per request; every round's figure is listed
 # under the table, and then the ratios paired by round (the median of each
@@ -39,7 +40,7 @@
 # peak (every VU instantiated and suspended); then the
 # start-up time of a warm second run (compiled-module cache filled by the
 # first): `--iterations 1 --vus 1 --flow fast`, run twice, the second
-# reported. Written to bench/results/vus-memory-<date>.md. The probe is
+# reported. Written to bench/results/vus-memory-<date>.md (or -2 ...). The probe is
 # built with the `guest` profile here (opt-level "s", as the README
 # recommends for scenarios) and with `release` in the peers mode;
 # --probe-profile picks another.
@@ -343,8 +344,8 @@ peers() {
   median_rows
 
   # Another connection count is another experiment: it keeps its own file.
-  local md=$root/bench/results/peers-$day.md
-  ((conns == 64)) || md=$root/bench/results/peers-$day-c$conns.md
+  local md
+  if ((conns == 64)); then md=$(results_file "peers-$day"); else md=$(results_file "peers-$day-c$conns"); fi
   {
     echo "# wasm-slo vs peers, $day"
     echo
@@ -472,9 +473,13 @@ median_rows() {
 # ---------------------------------------------------------------- VU-memory mode
 vus_memory() {
   start_nginx
-  local md=$root/bench/results/vus-memory-$day.md n json rc wall user sys
+  local md n json rc wall user sys
   # The default profile writes the plain name; another one says which it is.
-  [ "$probe_profile" = guest ] || md=$root/bench/results/vus-memory-$day-$probe_profile.md
+  if [ "$probe_profile" = guest ]; then
+    md=$(results_file "vus-memory-$day")
+  else
+    md=$(results_file "vus-memory-$day-$probe_profile")
+  fi
   local lines=()
   # Start-up first, with an empty compiled-module cache of its own: run 1
   # compiles and fills it, run 2 is the warm start. Run 2's peak RSS is also

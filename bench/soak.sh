@@ -21,7 +21,7 @@
 #   exit     wasm-slo exited 0
 #
 # The figures (RSS series, totals, CPU, rates) are printed and written to
-# bench/results/soak-<date>-<VUs>vu-<seconds>s.md; the script exits 1 if a
+# bench/results/soak-<date>-<VUs>vu-<seconds>s.md (-2 ... if taken); exits 1 if a
 # check fails.
 #
 # Usage:
@@ -195,7 +195,7 @@ check "all VUs ran" "$peak_vus == $vus" "peak $peak_vus of $vus"
 
 # ---------------------------------------------------------------- report
 mkdir -p "$root/bench/results"
-md=$root/bench/results/soak-$day-${vus}vu-${duration}s.md
+md=$(results_file "soak-$day-${vus}vu-${duration}s")
 {
   echo "# wasm-slo soak, $day"
   echo
