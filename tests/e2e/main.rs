@@ -6,6 +6,8 @@ mod util;
 
 mod bad_input;
 mod baseline;
+#[cfg(unix)]
+mod bench_scripts;
 mod contract;
 mod distributed;
 mod examples;
