@@ -26,12 +26,11 @@
 # bench/results/peers-<date>.md (peers-<date>-c<N> with --connections N
 # other than 64; -2, -3 ... after an earlier run that day). With --rounds N
 # the generators take turns N times (wrk, hey, oha, goose, wasm-slo, then
-# again), so that a quieter or
-# busier spell of the machine falls on all of them alike, and each tool's
-# row is its median round by CPU per request; every round's figure is listed
-# under the table, and then the ratios paired by round (the median of each
-# round's ratio), which a spell that hits one tool's median round alone
-# cannot tilt.
+# again), so that a quieter or busier spell of the machine falls on all of
+# them alike, and each tool's row is its median round by CPU per request;
+# every round's figure is listed under the table, and then the ratios paired
+# by round (the median of each round's ratio), which a spell that hits one
+# tool's median round alone cannot tilt.
 #
 # VU-memory mode (--vus-memory): runs wasm-slo's probe `sleep` flow with
 # PROBE_SLEEP_MS=600000 (every VU suspended in think time) for 1000, 10000
@@ -40,8 +39,8 @@
 # peak (every VU instantiated and suspended); then the
 # start-up time of a warm second run (compiled-module cache filled by the
 # first): `--iterations 1 --vus 1 --flow fast`, run twice, the second
-# reported. Written to bench/results/vus-memory-<date>.md (or -2 ...). The probe is
-# built with the `guest` profile here (opt-level "s", as the README
+# reported. Written to bench/results/vus-memory-<date>.md (or -2 ...). The
+# probe is built with the `guest` profile here (opt-level "s", as the README
 # recommends for scenarios) and with `release` in the peers mode;
 # --probe-profile picks another.
 #
