@@ -343,8 +343,9 @@ peers() {
   median_rows
 
   # Another connection count is another experiment: it keeps its own file.
-  local md
-  if ((conns == 64)); then md=$(results_file "peers-$day"); else md=$(results_file "peers-$day-c$conns"); fi
+  local name=peers-$day md
+  ((conns == 64)) || name=$name-c$conns
+  md=$(results_file "$name")
   {
     echo "# wasm-slo vs peers, $day"
     echo
@@ -472,13 +473,10 @@ median_rows() {
 # ---------------------------------------------------------------- VU-memory mode
 vus_memory() {
   start_nginx
-  local md n json rc wall user sys
+  local name=vus-memory-$day md n json rc wall user sys
   # The default profile writes the plain name; another one says which it is.
-  if [ "$probe_profile" = guest ]; then
-    md=$(results_file "vus-memory-$day")
-  else
-    md=$(results_file "vus-memory-$day-$probe_profile")
-  fi
+  [ "$probe_profile" = guest ] || name=$name-$probe_profile
+  md=$(results_file "$name")
   local lines=()
   # Start-up first, with an empty compiled-module cache of its own: run 1
   # compiles and fills it, run 2 is the warm start. Run 2's peak RSS is also

@@ -21,8 +21,8 @@
 #   exit     wasm-slo exited 0
 #
 # The figures (RSS series, totals, CPU, rates) are printed and written to
-# bench/results/soak-<date>-<VUs>vu-<seconds>s.md (-2 ... if taken); exits 1 if a
-# check fails.
+# bench/results/soak-<date>-<VUs>vu-<seconds>s.md (-2, -3 ... when an
+# earlier run of the day wrote that one); the script exits 1 if a check fails.
 #
 # Usage:
 #   bench/soak.sh                              # 10000 VUs, 5 minutes
@@ -194,7 +194,6 @@ check "all started iterations completed" "$started_iters == $total_iters && $int
 check "all VUs ran" "$peak_vus == $vus" "peak $peak_vus of $vus"
 
 # ---------------------------------------------------------------- report
-mkdir -p "$root/bench/results"
 md=$(results_file "soak-$day-${vus}vu-${duration}s")
 {
   echo "# wasm-slo soak, $day"
