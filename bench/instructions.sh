@@ -12,10 +12,15 @@
 # (-2, -3 ... when an earlier run of the day wrote that one).
 # Kernel time is not counted (it is the same for every tool: one send and one
 # recv per request); valgrind serialises threads, so this is work, not time.
+# wasm-slo runs with WASM_SLO_INTERVAL=1h: valgrind makes it 50-100 times
+# slower, and its once-a-second aggregation would then fall every few dozen
+# requests and weigh that much more per request than at full speed (the
+# results files written before this setting include that work).
 #
 #   bench/instructions.sh                  # wasm-slo (PGO and plain builds) and wrk
 #   bench/instructions.sh --with-oha       # also oha (built by peers.sh --with-oha)
 #   bench/instructions.sh --requests 5000  # shorter (default 20000)
+#   bench/instructions.sh --cache          # also cache misses per request
 #   bench/instructions.sh --no-install     # use what is installed, or fail
 #
 # Options:
@@ -25,23 +30,32 @@
 #   --no-pgo            count only the plain release build (`wasm-slo`);
 #                       otherwise `wasm-slo` is the PGO build of
 #                       scripts/build-pgo.sh and `wasm-slo-nopgo` the plain one
+#   --cache             also simulate this machine's L1i, L1d and L2 (their
+#                       sizes and ways as the kernel lists them for CPU 1)
+#                       and count each tool's misses per request: where the
+#                       instructions agree and the time does not, the misses
+#                       tell why (see bench/callgrind.sh). About twice as slow.
 #
 # Installs when missing: valgrind, wrk and nginx from Debian's packages; the
 # wasm32-wasip2 Rust target and (for the PGO build) the llvm-tools component
 # through rustup; with --with-oha oha from crates.io. Only 127.0.0.1 is ever
-# targeted. Takes about 4 minutes once built (2 with --no-pgo).
+# targeted. Takes about 4 minutes once built (2 with --no-pgo), twice that
+# with --cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 requests=20000
 with_oha=no
+cache=no
 pgo=yes
 install=yes
 probe_profile=release
 
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
+# shellcheck source=bench/callgrind.sh
+. "$root/bench/callgrind.sh"
 
 while (($#)); do
   case "$1" in
@@ -50,6 +64,7 @@ while (($#)); do
     --with-oha) with_oha=yes; shift ;;
     --no-install) install=no; shift ;;
     --no-pgo) pgo=no; shift ;;
+    --cache) cache=yes; shift ;;
     -h | --help) usage ;;
     *) die "unknown option: $1 (see --help)" ;;
   esac
@@ -60,29 +75,28 @@ need_two_cpus
 need_base
 need_pkg valgrind valgrind
 need_pkg wrk wrk
+model=()
+if [ "$cache" = yes ]; then
+  opts=$(cache_model) || die "cannot set up the cache model (above); run without --cache"
+  read -ra model <<<"$opts"
+fi
 oha=""
 [ "$with_oha" = no ] || need_oha
 build
 [ "$pgo" = no ] || build_pgo
 unset RUST_BACKTRACE
+export WASM_SLO_INTERVAL=1h
 start_nginx >/dev/null
 
-# counted NAME CMD...: runs CMD under callgrind; prints the instructions.
+# counted NAME CMD...: runs CMD under callgrind (with the cache model, if
+# any); prints the name of its output file.
 counted() {
   local name=$1
   shift
-  valgrind --tool=callgrind --callgrind-out-file="$work/$name.cg" "$@" \
+  valgrind --tool=callgrind "${model[@]}" --callgrind-out-file="$work/$name.cg" "$@" \
     >"$work/$name.out" 2>"$work/$name.err" ||
     die "$name failed under valgrind: $(tail -n 3 "$work/$name.err")"
-  sed -n 's/^summary: //p' "$work/$name.cg"
-}
-
-# per_request I1 R1 I2 R2: marginal instructions per request.
-per_request() {
-  awk -v i1="$1" -v r1="$2" -v i2="$3" -v r2="$4" 'BEGIN {
-    if (r2 <= r1) { print "n/a"; exit }
-    printf "%.0f", (i2 - i1) / (r2 - r1)
-  }'
+  echo "$work/$name.cg"
 }
 
 rows=()
@@ -120,7 +134,10 @@ if [ -n "$oha" ]; then
   rows+=("oha $(per_request "$i1" "$r1" "$i2" "$r2")")
 fi
 
-ours=${rows[0]#* }
+# ratio A B: A / B to two places, or n/a.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+read -r _ our_ir _ _ our_ll <<<"${rows[0]}"
 day=$(date -u +%Y-%m-%d)
 md=$(results_file "instructions-$day")
 {
@@ -128,18 +145,32 @@ md=$(results_file "instructions-$day")
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); nproc: $(nproc); $(valgrind --version)"
   echo "- nginx 1 worker on CPU 0, \`location /ok { return 200 \"ok\"; }\`; 64 connections"
-  echo "- wasm-slo: probe \`fast\` flow (one GET and a check per iteration), --workers 1, $requests and $((2 * requests)) iterations"
+  echo "- wasm-slo: probe \`fast\` flow (one GET and a check per iteration), --workers 1, $requests and $((2 * requests)) iterations, WASM_SLO_INTERVAL=1h (one aggregation per run, as at full speed one falls every 70,000 requests or so)"
   builds_note
   echo "- wrk: -t1 -c64, 2 s and 4 s; oha: -c 64 -n $requests and $((2 * requests))"
+  if ((${#model[@]})); then
+    echo "- cache model (CPU 1's caches as the kernel lists them; size in bytes, ways, line): \`${model[*]:1}\`"
+    echo
+    echo "| tool | instructions/request | L1i misses | L1d misses | L2 misses | wasm-slo / tool: instructions | L2 misses |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for row in "${rows[@]}"; do
+      read -r tool ir i1 d1 ll <<<"$row"
+      echo "| $tool | $ir | $i1 | $d1 | $ll | $(ratio "$our_ir" "$ir") | $(ratio "$our_ll" "$ll") |"
+    done
+  else
+    echo
+    echo "| tool | instructions/request | wasm-slo / tool |"
+    echo "|---|---:|---:|"
+    for row in "${rows[@]}"; do
+      read -r tool ir _ <<<"$row"
+      echo "| $tool | $ir | $(ratio "$our_ir" "$ir") |"
+    done
+  fi
   echo
-  echo "| tool | instructions/request | wasm-slo / tool |"
-  echo "|---|---:|---:|"
-  for row in "${rows[@]}"; do
-    read -r tool n <<<"$row"
-    echo "| $tool | $n | $(awk -v a="$ours" -v b="$n" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "n/a" }') |"
-  done
-  echo
-  echo "Per request: (instructions of the longer run - the shorter's) / (requests of the longer - the shorter's). Kernel time is not counted."
+  echo "Per request: (count of the longer run - the shorter's) / (requests of the longer - the shorter's). Kernel time is not counted."
+  if ((${#model[@]})); then
+    echo "Misses are those of callgrind's model, reads and writes together; the L2 stands as the last level. Its index is the virtual address where the real L2's is physical, so lines at equal offsets in many VUs' stacks or memories may evict each other more than they would."
+  fi
 } >"$md"
 echo
 cat "$md"

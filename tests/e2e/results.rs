@@ -113,3 +113,57 @@ fn inspect_shows_version_flows_and_defaults() {
     );
     assert!(doc["options"]["thresholds"].is_object());
 }
+
+/// `WASM_SLO_INTERVAL` (for profiling under valgrind) sets the length of
+/// the time series' intervals; the totals are the same either way.
+#[test]
+fn a_profiling_interval_lengthens_the_time_series_intervals() {
+    let srv = server();
+    let probe = guest("probe");
+    let args = ["--flow", "fast", "--iterations", "20", "--vus", "2"];
+    let (run, usual, _d1) = run_json(&probe, &srv.base_url(), &args);
+    run.expect_code(0);
+    let (run, long, _d2) = run_json_env(
+        &probe,
+        &srv.base_url(),
+        &args,
+        &[("WASM_SLO_INTERVAL", "1h")],
+    );
+    run.expect_code(0);
+    assert_eq!(usual.interval_s, 1.0);
+    assert_eq!(long.interval_s, 3600.0);
+    // A run of well under an hour is one interval.
+    assert_eq!(long.intervals.len(), 1, "{:?}", long.intervals);
+    assert_eq!(long.endpoints["all"].total_requests, 20);
+    assert_eq!(usual.endpoints["all"].total_requests, 20);
+}
+
+#[test]
+fn a_bad_profiling_interval_is_refused_before_the_run() {
+    let srv = server();
+    let probe = guest("probe");
+    let base = format!("BASE_URL={}", srv.base_url());
+    for (value, needle) in [
+        ("soon", "WASM_SLO_INTERVAL=soon is not a duration"),
+        ("10ms", "WASM_SLO_INTERVAL=10ms is out of range"),
+        ("2h", "WASM_SLO_INTERVAL=2h is out of range"),
+    ] {
+        let run = wasm_slo_env(
+            &[
+                "run",
+                probe.to_str().unwrap(),
+                "-e",
+                &base,
+                "--flow",
+                "fast",
+                "--iterations",
+                "1",
+            ],
+            &[("WASM_SLO_INTERVAL", value)],
+        );
+        run.expect_code(2);
+        assert!(run.stderr.contains(needle), "{}", run.stderr);
+        assert!(run.stderr.contains("unset it"), "{}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+}

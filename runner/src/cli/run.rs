@@ -33,6 +33,31 @@ use crate::wasm::shape::ComponentShape;
 /// Aggregation interval.
 const INTERVAL: Duration = Duration::from_secs(1);
 
+/// Sets the aggregation interval in place of [`INTERVAL`]. For profiling
+/// only: under valgrind a run is 50-100 times slower, so a 1 s interval
+/// falls every few dozen requests and its work weighs that much more per
+/// request than at full speed (`bench/instructions.sh` sets it).
+pub const INTERVAL_ENV: &str = "WASM_SLO_INTERVAL";
+
+/// [`INTERVAL`], or what [`INTERVAL_ENV`] says (from 100 ms to 1 h).
+fn aggregation_interval() -> anyhow::Result<Duration> {
+    let Some(value) = std::env::var_os(INTERVAL_ENV) else {
+        return Ok(INTERVAL);
+    };
+    let text = value.to_string_lossy();
+    let interval = humantime::parse_duration(text.trim()).map_err(|e| {
+        bad_input(format!(
+            "{INTERVAL_ENV}={text} is not a duration ({e}); give one such as 100s, or unset it for the default 1s"
+        ))
+    })?;
+    if !(Duration::from_millis(100)..=Duration::from_secs(3600)).contains(&interval) {
+        return Err(bad_input(format!(
+            "{INTERVAL_ENV}={text} is out of range: give 100ms to 1h, or unset it for the default 1s"
+        )));
+    }
+    Ok(interval)
+}
+
 /// What `run` and `merge` do once the verdict is in: the summary, the
 /// judgement against a baseline (a regression turns a pass into exit 99, in
 /// the results too) and the outputs, which never depend on the verdict.
@@ -181,6 +206,7 @@ pub(super) fn shared_state(
 
 pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let outs = parse_outs(&args.outs)?;
+    let interval = aggregation_interval()?;
     let segment = ExecutionTuple::from_flags(
         args.segment.as_deref(),
         args.execution_segment.as_deref(),
@@ -297,9 +323,9 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         None => None,
     };
     let started_at = SystemTime::now();
-    let mut live = LiveOutputs::open(&outs, started_at, INTERVAL)?;
+    let mut live = LiveOutputs::open(&outs, started_at, interval)?;
     if !args.quiet && !args.no_progress {
-        live = live.with_progress(&plan, INTERVAL);
+        live = live.with_progress(&plan, interval);
     }
     if let Some(server) = &metrics_server {
         live = live.with_metrics(server.published());
@@ -310,7 +336,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         shared: shared.clone(),
         setup_data: setup_data.clone(),
         workers,
-        interval: INTERVAL,
+        interval,
         observer: &mut live,
     })
     .await;
@@ -336,7 +362,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         &plan.phases,
         &plan.scenarios,
         &load.intervals,
-        INTERVAL,
+        interval,
         load.duration,
     ));
     let iterations = metrics.counter_sum(crate::metrics::catalog::ITERATIONS);
@@ -375,7 +401,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         metrics,
         verdict,
         intervals: load.intervals,
-        interval: INTERVAL,
+        interval,
         vu_init_failures: load.init_failures,
         aborted: reason,
         outcome,
