@@ -37,15 +37,16 @@ const INTERVAL: Duration = Duration::from_secs(1);
 /// only: under valgrind a run is 50-100 times slower, so a 1 s interval
 /// falls every few dozen requests and its work weighs that much more per
 /// request than at full speed (`bench/instructions.sh` sets it).
-pub const INTERVAL_ENV: &str = "WASM_SLO_INTERVAL";
+const INTERVAL_ENV: &str = "WASM_SLO_INTERVAL";
 
-/// [`INTERVAL`], or what [`INTERVAL_ENV`] says (from 100 ms to 1 h).
+/// [`INTERVAL`], or what [`INTERVAL_ENV`] says (from 100 ms to 1 h), read
+/// as every other duration of a run is.
 fn aggregation_interval() -> anyhow::Result<Duration> {
     let Some(value) = std::env::var_os(INTERVAL_ENV) else {
         return Ok(INTERVAL);
     };
     let text = value.to_string_lossy();
-    let interval = humantime::parse_duration(text.trim()).map_err(|e| {
+    let interval = plan::duration::parse_duration(&text).map_err(|e| {
         bad_input(format!(
             "{INTERVAL_ENV}={text} is not a duration ({e}); give one such as 100s, or unset it for the default 1s"
         ))
