@@ -1,34 +1,42 @@
-//! The benchmark scripts' shared helpers (`bench/lib.sh`), sourced by bash
-//! as the scripts do, with a scratch directory standing in for the
-//! repository.
+//! The benchmark scripts' shared helpers (`bench/lib.sh`,
+//! `bench/callgrind.sh`), sourced by bash as the scripts do, with scratch
+//! directories standing in for the repository and for sysfs.
 
+use std::path::Path;
 use std::process::Command;
 
 use crate::util::workspace;
 
+/// Runs `script` in bash after sourcing `bench/<lib>`, with `root` (the
+/// repository, as the scripts set it) when given; (success, stdout, stderr).
+fn sourced(lib: &str, script: &str, root: Option<&Path>) -> (bool, String, String) {
+    let lib = workspace().join("bench").join(lib);
+    let mut bash = Command::new("bash");
+    bash.arg("-c")
+        .arg(format!(r#". "{}"; {script}"#, lib.display()));
+    if let Some(root) = root {
+        bash.env("root", root);
+    }
+    let out = bash.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
 #[test]
 fn a_bench_run_never_overwrites_an_earlier_results_file() {
     let root = tempfile::tempdir().unwrap();
-    let lib = workspace().join("bench/lib.sh");
     // Three runs of the same day, each writing where `results_file` says.
-    let script = format!(
-        r#". "{}"; for run in 1 2 3; do f=$(results_file peers-2026-11-26); echo "$f"; echo "run $run" > "$f"; done"#,
-        lib.display()
+    let (ok, out, err) = sourced(
+        "lib.sh",
+        r#"for run in 1 2 3; do f=$(results_file peers-2026-11-26); echo "$f"; echo "run $run" > "$f"; done"#,
+        Some(root.path()),
     );
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .env("root", root.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(ok, "{err}");
     let results = root.path().join("bench/results");
-    let names: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
+    let names: Vec<String> = out
         .lines()
         .map(|l| {
             l.strip_prefix(&format!("{}/", results.display()))
@@ -48,22 +56,6 @@ fn a_bench_run_never_overwrites_an_earlier_results_file() {
         let text = std::fs::read_to_string(results.join(name)).unwrap();
         assert_eq!(text, format!("run {run}\n"), "{name} was overwritten");
     }
-}
-
-/// Runs `script` in bash after sourcing `bench/callgrind.sh`; (success,
-/// stdout, stderr).
-fn with_callgrind_lib(script: &str) -> (bool, String, String) {
-    let lib = workspace().join("bench/callgrind.sh");
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(format!(r#". "{}"; {script}"#, lib.display()))
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
 }
 
 /// A sysfs cache directory as the kernel lays it out for one CPU.
@@ -93,7 +85,11 @@ fn the_cache_model_takes_the_cores_own_l1s_and_l2_not_the_shared_l3() {
         ("2", "Unified", "2M", "16"),
         ("3", "Unified", "307200K", "20"),
     ]);
-    let (ok, out, err) = with_callgrind_lib(&format!("cache_model {}", caches.path().display()));
+    let (ok, out, err) = sourced(
+        "callgrind.sh",
+        &format!("cache_model {}", caches.path().display()),
+        None,
+    );
     assert!(ok, "{err}");
     assert_eq!(
         out.trim(),
@@ -104,7 +100,11 @@ fn the_cache_model_takes_the_cores_own_l1s_and_l2_not_the_shared_l3() {
 #[test]
 fn a_cache_model_without_an_l2_is_refused_with_what_was_found() {
     let caches = fake_caches(&[("1", "Data", "32K", "8"), ("1", "Instruction", "32K", "8")]);
-    let (ok, out, err) = with_callgrind_lib(&format!("cache_model {}", caches.path().display()));
+    let (ok, out, err) = sourced(
+        "callgrind.sh",
+        &format!("cache_model {}", caches.path().display()),
+        None,
+    );
     assert!(!ok, "{out}");
     assert!(out.is_empty(), "{out}");
     assert!(
@@ -146,10 +146,14 @@ fn per_request_figures_are_the_difference_between_two_runs() {
     );
     let plain1 = write("p1.cg", "events: Ir\nsummary: 1000000\n");
     let plain2 = write("p2.cg", "events: Ir\nsummary: 3500000\n");
-    let (ok, out, err) = with_callgrind_lib(&format!(
-        "per_request {short} 100 {long} 200; per_request {few1} 100 {few2} 1100; \
+    let (ok, out, err) = sourced(
+        "callgrind.sh",
+        &format!(
+            "per_request {short} 100 {long} 200; per_request {few1} 100 {few2} 1100; \
          per_request {plain1} 100 {plain2} 200; per_request {short} 100 {long} 100"
-    ));
+        ),
+        None,
+    );
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     // (4e6 - 1e6) / 100 instructions; I1 45; D1 (1300+700-300-200)/100;
