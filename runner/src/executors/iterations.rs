@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::idle_vus::Seat;
 use super::open::Starting;
+use super::stop_signal::StopSignal;
 use super::vu::{ScenarioFlow, ScenarioShared};
 use crate::host::RunShared;
 use crate::host::iterations::{Advance, Begun, IterationLoop};
@@ -70,7 +71,7 @@ enum Next {
 
 impl IterationSource {
     /// Claims the next iteration, waiting for a ticket in open models.
-    async fn next(&mut self, graceful: &CancellationToken) -> Next {
+    async fn next(&mut self, graceful: &StopSignal) -> Next {
         // A start handed to this VU before the stop still runs, as the
         // pacer counted it as started (not dropped). Only then does the
         // stop count.
@@ -80,7 +81,7 @@ impl IterationSource {
             return tokio::select! {
                 biased;
                 t = seat.ticket() => t.map_or(Next::Stop, Next::Scheduled),
-                _ = graceful.cancelled() => seat.leave().map_or(Next::Stop, Next::Scheduled),
+                () = graceful.stopped() => seat.leave().map_or(Next::Stop, Next::Scheduled),
             };
         }
         self.claim_now(graceful, Instant::now())
@@ -90,11 +91,11 @@ impl IterationSource {
     /// Claims the next iteration at `now` in closed models, which decide
     /// without waiting; `None` in open models, whose starts are waited for
     /// (outside the guest, so an idle VU holds no fiber).
-    fn claim_now(&mut self, graceful: &CancellationToken, now: Instant) -> Option<Next> {
+    fn claim_now(&mut self, graceful: &StopSignal, now: Instant) -> Option<Next> {
         if matches!(self, IterationSource::Scheduled { .. }) {
             return None;
         }
-        if graceful.is_cancelled() {
+        if graceful.is_stopped() {
             return Some(Next::Stop);
         }
         let go = match self {
@@ -123,7 +124,7 @@ pub struct VuIterations {
     scenario: Arc<ScenarioShared>,
     shared: Arc<RunShared>,
     source: IterationSource,
-    graceful: CancellationToken,
+    graceful: StopSignal,
     rng: fastrand::Rng,
     /// Iterations begun so far.
     begun: u64,
@@ -159,7 +160,7 @@ impl VuIterations {
             scenario,
             shared,
             source,
-            graceful,
+            graceful: StopSignal::new(graceful),
             rng: fastrand::Rng::with_seed(
                 vu.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ fastrand::u64(..),
             ),
@@ -445,7 +446,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn sources_hand_out_exactly_what_they_hold() {
-        let never = CancellationToken::new();
+        let never = StopSignal::new(CancellationToken::new());
         let left = Arc::new(AtomicU64::new(5));
         let until = Instant::now() + std::time::Duration::from_secs(60);
         let mut a = IterationSource::Shared {
@@ -469,8 +470,9 @@ mod tests {
             IterationSource::Until(Instant::now()).next(&never).await,
             Next::Stop
         ));
-        let stopped = CancellationToken::new();
-        stopped.cancel();
+        let token = CancellationToken::new();
+        token.cancel();
+        let stopped = StopSignal::new(token);
         assert!(matches!(
             IterationSource::UntilStopped.next(&stopped).await,
             Next::Stop
@@ -480,7 +482,7 @@ mod tests {
     /// Polls `src` for its next iteration once, as a VU going idle does,
     /// which registers it among the idle; nothing was handed to it yet.
     fn go_idle(src: &mut IterationSource) {
-        let never = CancellationToken::new();
+        let never = StopSignal::new(CancellationToken::new());
         let next = std::pin::pin!(src.next(&never));
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         assert!(
@@ -506,7 +508,7 @@ mod tests {
     async fn scheduled_source_takes_its_starts_until_the_pool_closes() {
         let at = Instant::now();
         let (vus, mut src) = scheduled(at);
-        let never = CancellationToken::new();
+        let never = StopSignal::new(CancellationToken::new());
         assert!(matches!(src.next(&never).await, Next::Scheduled(t) if t == at));
         vus.close();
         assert!(matches!(src.next(&never).await, Next::Stop));
@@ -537,8 +539,9 @@ mod tests {
         // The pacer hands out the last start, closes the pool and stops the
         // scenario before the idle VU is polled: the start is not lost
         // (select! without `biased` would pick either branch at random).
-        let stopped = CancellationToken::new();
-        stopped.cancel();
+        let token = CancellationToken::new();
+        token.cancel();
+        let stopped = StopSignal::new(token);
         let at = Instant::now();
         for _ in 0..100 {
             let (vus, mut src) = scheduled(at);

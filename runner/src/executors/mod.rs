@@ -8,6 +8,7 @@ pub mod driver;
 pub mod idle_vus;
 pub mod iterations;
 pub mod open;
+pub mod stop_signal;
 pub mod vu;
 pub mod workers;
 

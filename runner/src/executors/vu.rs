@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::iterations::{IterationSource, VuIterations};
+use super::stop_signal::StopSignal;
 use crate::host::{HostState, RunShared};
 use crate::metrics::catalog;
 use crate::metrics::data::MetricKind;
@@ -232,8 +233,8 @@ async fn fresh_instance_inner(vu: &Vu) -> Option<ScenarioInstance> {
 
 async fn vu_life(vu: &Vu, source: IterationSource) {
     // One wait for the hard stop for the VU's whole life, not one per
-    // iteration: each wait registers a waiter and removes it again, a lock
-    // each time.
+    // iteration (each would register a waiter and remove it again), and
+    // one whose polls take no lock (see `stop_signal`).
     let in_iteration = Arc::new(AtomicBool::new(false));
     let iterations = Box::new(VuIterations::new(
         vu.id,
@@ -243,9 +244,10 @@ async fn vu_life(vu: &Vu, source: IterationSource) {
         vu.stops.graceful.clone(),
         in_iteration.clone(),
     ));
+    let hard = StopSignal::new(vu.stops.hard.clone());
     tokio::select! {
         biased;
-        _ = vu.stops.hard.cancelled() => {
+        () = hard.stopped() => {
             if in_iteration.load(Ordering::Relaxed) {
                 record_interrupted(&vu.scenario);
             }
