@@ -168,3 +168,116 @@ fn per_request_figures_are_the_difference_between_two_runs() {
         ]
     );
 }
+
+#[test]
+fn sampled_addresses_become_the_ones_the_debug_info_knows() {
+    // readelf's program headers as `exec_bias` reads them (a PIE whose
+    // code segment sits 0x1000 above its file offset), shadowed by a
+    // function of the same name.
+    let headers = "  LOAD           0x000000 0x0000000000000000 0x0000000000000000 0x553c0c 0x553c0c R   0x1000\n\
+                   \x20 LOAD           0x553c40 0x0000000000554c40 0x0000000000554c40 0xec8080 0xec8080 R E 0x1000\n\
+                   \x20 LOAD           0x141bcc0 0x000000000141dcc0 0x000000000141dcc0 0x0934d8 0x094340 RW  0x1000\n";
+    // As `perf script --show-mmap-events -F ip,dso` prints them: the
+    // binary's code mapped at 0x564350780000 from file offset 0x553000,
+    // samples in it, in another library and in the kernel.
+    let script = "\
+PERF_RECORD_MMAP2 1681/1681: [0x7f2ea2feb000(0x26000) @ 0x1000 fe:00 325843 0]: r-xp /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2
+PERF_RECORD_MMAP2 1681/1681: [0x564350780000(0xec9000) @ 0x553000 fe:00 5324866 1830283365]: r-xp /opt/w s/wasm-slo
+     5643507a6837 (/opt/w s/wasm-slo)
+     7f2ea2ffef02 (/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2)
+     5643507a6837 (/opt/w s/wasm-slo)
+ ffffffff8226dbf9 ([kernel.kallsyms])
+     564350780000 (/opt/w s/wasm-slo)
+";
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("script.txt");
+    std::fs::write(&input, script).unwrap();
+    let (ok, out, err) = sourced(
+        "perf.sh",
+        &format!(
+            "readelf() {{ printf '%s' '{headers}'; }}; bias=$(exec_bias any) && echo \"$bias\" && \
+             binary_addresses '/opt/w s/wasm-slo' \"$bias\" < '{}' | sort",
+            input.display()
+        ),
+        None,
+    );
+    assert!(ok, "{err}");
+    // 0x5643507a6837 - 0x564350780000 + 0x553000 + 0x1000 = 0x57a837.
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["4096", "554000 1", "57a837 2"]
+    );
+
+    let (ok, _, err) = sourced(
+        "perf.sh",
+        "readelf() { echo '  LOAD 0x0 0x0 0x0 0x10 0x10 R 0x1000'; }; exec_bias /bin/x",
+        None,
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("no executable LOAD segment in /bin/x"),
+        "{err}"
+    );
+}
+
+#[test]
+fn samples_go_to_the_innermost_crate_outside_std() {
+    let dir = tempfile::tempdir().unwrap();
+    let counts = dir.path().join("counts.txt");
+    std::fs::write(
+        &counts,
+        "3010 2\n3020 1\n3030 3\n3040 4\n3050 1\n3060 5\n3070 1\n3080 1\n3090 2\n",
+    )
+    .unwrap();
+    let reg = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f";
+    // As `addr2line -i -f -C -a` prints them: the address, then function
+    // and place for each frame, innermost first.
+    let chains = format!(
+        "0x0000000000003010\n\
+         fetch_or\n/rustc/59807616e/library/core/src/sync/atomic.rs:3269\n\
+         wake\n{reg}/tokio-1.48.0/src/sync/task/atomic_waker.rs:304\n\
+         send\n/work/main/runner/src/host/http.rs:138\n\
+         0x0000000000003020\n\
+         memcpy\n/rustc/59807616e/library/core/src/ptr/mod.rs:805 (discriminator 2)\n\
+         0x0000000000003030\n\
+         <hyper::proto::h1::role::Client as hyper::proto::h1::Http1Transaction>::parse\n??:0\n\
+         0x0000000000003040\n\
+         wasm_slo::host::http::boxed_send\n/work/main/runner/src/host/http.rs:?\n\
+         0x0000000000003050\n\
+         _rjem_malloc\n??:0\n\
+         0x0000000000003060\n\
+         tokio_util::sync::cancellation_token::tree_node::is_cancelled\n??:0\n\
+         0x0000000000003070\n\
+         <f64 as zmij::private::Sealed>::format\n??:0\n\
+         0x0000000000003080\n\
+         <&hyper::body::incoming::Incoming as core::fmt::Debug>::fmt\n??:0\n\
+         0x0000000000003090\n\
+         oha::client::Client::work_http1\noha.3bc7d0af123e6c75-cgu.03\n"
+    );
+    let input = dir.path().join("chains.txt");
+    std::fs::write(&input, chains).unwrap();
+    let (ok, out, err) = sourced(
+        "perf.sh",
+        &format!(
+            "crate_shares '{}' 32 < '{}'",
+            counts.display(),
+            input.display()
+        ),
+        None,
+    );
+    assert!(ok, "{err}");
+    // Ties in samples are listed by name; percentages are of all 32.
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "tokio-util 5 15.6",
+            "hyper 4 12.5",
+            "wasm-slo 4 12.5",
+            "oha 2 6.2",
+            "tokio 2 6.2",
+            "? 1 3.1",
+            "std 1 3.1",
+            "zmij 1 3.1"
+        ]
+    );
+}
