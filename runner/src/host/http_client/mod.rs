@@ -10,6 +10,7 @@
 //! HTTP/2 (negotiated through ALPN) is future work; only HTTP/1.1 is spoken.
 //!
 //! Modules: `connect` (dialing, error mapping), `resolve` (name lookup),
+//! `lasting` (the `Host` and `User-Agent` values, made once per process),
 //! `pool` (idle connections per origin), `timed_io` (byte counting and phase stamps at the IO layer),
 //! `request` (URL and header preparation), `exchange` (one request with
 //! timeout, retry and accounting), `tls` ([`tls_config`]).
@@ -17,6 +18,7 @@
 mod connect;
 mod exchange;
 mod gate;
+mod lasting;
 mod pool;
 mod request;
 mod resolve;
@@ -287,7 +289,7 @@ impl VuHttpClient {
     pub fn new(config: Arc<ClientConfig>) -> Self {
         let user_agent = Some(config.user_agent.as_str())
             .filter(|ua| !ua.is_empty())
-            .and_then(|ua| HeaderValue::from_str(ua).ok());
+            .and_then(|ua| lasting::header_value(ua).ok());
         VuHttpClient {
             pools: Pools::new(config.max_conns_per_origin),
             config,

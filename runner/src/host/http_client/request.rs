@@ -98,7 +98,7 @@ pub(crate) fn split_url(url: &str) -> Result<SplitUrl, Failure> {
         Some((user, host)) => (Some(user), host),
         None => (None, authority.as_str()),
     };
-    let host_header = HeaderValue::from_str(host_port)
+    let host_header = super::lasting::header_value(host_port)
         .map_err(|_| Failure::new(ErrorKind::InvalidUrl, "invalid URL: bad host"))?;
     let basic_auth = userinfo.map(basic_auth);
     Ok(SplitUrl {
