@@ -11,7 +11,7 @@
 //! that many hosts) values are made the ordinary way, so memory stays
 //! bounded.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 
 use hyper::header::{HeaderValue, InvalidHeaderValue};
@@ -19,7 +19,8 @@ use hyper::header::{HeaderValue, InvalidHeaderValue};
 /// Distinct values kept for the process's life, at most.
 pub(crate) const MAX_VALUES: usize = 4096;
 
-type Kept = Mutex<HashMap<Box<str>, &'static str>>;
+/// The kept values, each a copy leaked for the process's life.
+type Kept = Mutex<HashSet<&'static str>>;
 
 /// `value` as a header value, validated as `HeaderValue::from_str` does.
 /// Called when an origin or a client is set up, not per request: it takes a
@@ -34,19 +35,19 @@ fn header_value_in(
     max: usize,
     value: &str,
 ) -> Result<HeaderValue, InvalidHeaderValue> {
-    let checked = HeaderValue::from_str(value)?;
     let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
-    let lasting = match kept.get(value) {
-        Some(&s) => s,
-        None if kept.len() < max => {
-            let s: &'static str = Box::leak(value.into());
-            kept.insert(value.into(), s);
-            s
-        }
-        None => return Ok(checked),
-    };
-    // Checked above: `from_static` would panic on what `from_str` refuses.
-    Ok(HeaderValue::from_static(lasting))
+    // Only values that passed `from_str` are kept, so `from_static` (which
+    // panics on what `from_str` refuses) is safe on them.
+    if let Some(&s) = kept.get(value) {
+        return Ok(HeaderValue::from_static(s));
+    }
+    let checked = HeaderValue::from_str(value)?;
+    if kept.len() >= max {
+        return Ok(checked);
+    }
+    let s: &'static str = Box::leak(value.into());
+    kept.insert(s);
+    Ok(HeaderValue::from_static(s))
 }
 
 #[cfg(test)]
@@ -78,7 +79,7 @@ mod tests {
         assert_eq!(kept.lock().unwrap().len(), 2);
         // What was kept still is.
         let again = header_value_in(&kept, 2, "a.test").unwrap();
-        let first = kept.lock().unwrap()["a.test"];
+        let first = *kept.lock().unwrap().get("a.test").unwrap();
         assert_eq!(again.as_bytes().as_ptr(), first.as_ptr());
     }
 
