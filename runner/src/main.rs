@@ -33,5 +33,7 @@ struct MallocConf(*const std::ffi::c_char);
 unsafe impl Sync for MallocConf {}
 
 fn main() -> std::process::ExitCode {
+    // SAFETY: first thing in `main`; no other thread has started.
+    unsafe { wasm_slo::cli::quiet_error_backtraces() };
     wasm_slo::cli::main()
 }

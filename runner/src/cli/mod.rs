@@ -1,6 +1,7 @@
 //! The command line: flags parsed by clap, then dispatched to one module per
 //! command. `main` only calls [`main`] here.
 
+mod backtraces;
 mod compare;
 mod inspect;
 mod merge;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use self::backtraces::quiet_error_backtraces;
 use crate::exit::{Outcome, is_bad_input};
 
 /// Load tests and SLO verdicts from WebAssembly scenario modules.
