@@ -7,7 +7,7 @@
 //! (wasmtime's error for the dropped fiber) and one per guest trap, and
 //! never shows them: errors are printed with `{:#}`, the causes without the
 //! trace. At 50,000 VUs in think time that was 0.2-0.3 s of CPU at the end
-//! of each run (README, "Against the targets"). `RUST_LIB_BACKTRACE=0`
+//! of each run (README, "Error backtraces"). `RUST_LIB_BACKTRACE=0`
 //! turns the capture off for error values only; panics still print their
 //! backtrace as `RUST_BACKTRACE` asks.
 
