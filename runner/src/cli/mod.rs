@@ -1,5 +1,5 @@
 //! The command line: flags parsed by clap, then dispatched to one module per
-//! command. `main` only calls [`main`] here.
+//! command. `main` calls [`quiet_error_backtraces`] and then [`main`] here.
 
 mod backtraces;
 mod compare;
