@@ -84,7 +84,6 @@ oha=""
 [ "$with_oha" = no ] || need_oha
 build
 [ "$pgo" = no ] || build_pgo
-unset RUST_BACKTRACE
 export WASM_SLO_INTERVAL=1h
 start_nginx >/dev/null
 

@@ -80,7 +80,6 @@ build
 [ "$pgo" = no ] || build_pgo
 bin=$(realpath "${builds[1]}")
 start_nginx >/dev/null
-unset RUST_BACKTRACE
 
 # sampled NAME CMD...: CMD under perf at 4999 samples a second, pinned to CPU 1.
 sampled() {
